@@ -1,0 +1,5 @@
+"""``python -m psychoml.cli``."""
+
+from psychoml.cli import main
+
+raise SystemExit(main())

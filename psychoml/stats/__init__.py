@@ -1,0 +1,3 @@
+"""Statistics: reliability, generalizability theory, factor structure and validity."""
+
+__all__: list[str] = []
