@@ -1,0 +1,107 @@
+"""Study files: which instruments go to which models under which prompt design, and what to analyse.
+
+A study file is YAML validated like an instrument: unknown fields are errors, and
+every error names the file, the YAML path and the line.  Paths inside a study
+file (the store, the report) are relative to the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from psychoml.errors import ValidationError
+from psychoml.instruments import read_yaml, validate_model
+
+__all__ = ["StudySpec", "AnalysesSpec", "ReportSpec", "load_study"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ReliabilitySpec(_Model):
+    enabled: bool = True
+    ci: float = Field(0.95, gt=0, lt=1)
+    min_alpha: float = Field(0.70, description="Threshold stated in the report for acceptable alpha/omega.")
+    omega_factors: int = Field(3, ge=1)
+
+
+class GTheorySpec(_Model):
+    enabled: bool = True
+    facets: list[Literal["item", "variant", "sample"]] = Field(default_factory=lambda: ["item", "variant", "sample"])
+    target_g: float = Field(0.8, gt=0, lt=1)
+
+
+class FactorSpec(_Model):
+    enabled: bool = True
+    n_factors: int | Literal["parallel"] = "parallel"
+    rotation: Literal["oblimin", "varimax", "promax", "geomin", "none"] = "oblimin"
+
+
+class IRTSpec(_Model):
+    enabled: bool = False
+    model: Literal["grm", "gpcm", "2pl", "1pl"] = "grm"
+    method: Literal["map", "nuts", "advi", "pathfinder"] = "map"
+
+
+class AnalysesSpec(_Model):
+    reliability: ReliabilitySpec = Field(default_factory=ReliabilitySpec)
+    gtheory: GTheorySpec = Field(default_factory=GTheorySpec)
+    factor: FactorSpec = Field(default_factory=FactorSpec)
+    circumplex: bool = True
+    norms: bool = True
+    irt: IRTSpec = Field(default_factory=IRTSpec)
+
+
+class ReportSpec(_Model):
+    out: str = "report.html"
+    formats: list[Literal["html", "md", "json"]] = Field(default_factory=lambda: ["html", "md", "json"])
+    tables: bool = True
+
+
+class StudySpec(_Model):
+    """A study: instruments x models x prompt design x samples, its analyses and its report."""
+
+    name: str
+    description: str | None = None
+    store: str = Field(description="SQLite response store, relative to the study file.")
+    instruments: list[str] = Field(min_length=1)
+    models: list[str] = Field(min_length=1)
+    design: str | dict[str, Any] = "quick"
+    samples: int = Field(1, ge=1)
+    mode: Literal["logprobs", "generate"] = "logprobs"
+    temperature: float = Field(1.0, ge=0)
+    concurrency: int = Field(4, ge=1)
+    items: int | None = Field(None, ge=1, description="Administer only the first N items of each instrument (quick looks).")
+    analyses: AnalysesSpec = Field(default_factory=AnalysesSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
+
+    @field_validator("models")
+    @classmethod
+    def _models(cls, v: list[str]) -> list[str]:
+        for m in v:
+            if ":" not in m:
+                raise ValueError(f"model spec {m!r} needs a backend prefix such as 'local:', 'openai:', 'simulated:'")
+        return v
+
+
+def load_study(path: str | Path) -> tuple[StudySpec, Path]:
+    """Read and validate a study file; returns the spec and the folder its relative paths start from.
+
+    Raises :class:`ValidationError` naming the file, YAML path and line; unknown instrument ids are
+    reported at ``instruments[i]``.
+    """
+    from psychoml.instruments import available
+
+    p = Path(path)
+    doc = read_yaml(p, source=str(path), error_cls=ValidationError)
+    spec = validate_model(StudySpec, doc, error_cls=ValidationError)
+    known = set(available())
+    for i, inst in enumerate(spec.instruments):
+        if inst not in known and not (inst.endswith((".yaml", ".yml")) and (p.parent / inst).exists()):
+            raise doc.error(f"unknown instrument {inst!r} (shipped: {', '.join(sorted(known))})",
+                            ("instruments", i), ValidationError)
+    return spec, p.parent.resolve()
