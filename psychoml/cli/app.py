@@ -166,3 +166,4 @@ def version() -> None:
 
 
 from psychoml.cli import commands as _commands  # noqa: E402,F401  (registers the remaining command groups)
+from psychoml.cli import stats_commands as _stats_commands  # noqa: E402,F401
