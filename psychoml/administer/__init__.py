@@ -1,0 +1,3 @@
+"""psychoml.administer (public API re-exported here)."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""psychoml.backends (public API re-exported here)."""
+
+__all__: list[str] = []
