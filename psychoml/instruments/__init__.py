@@ -15,6 +15,13 @@ from psychoml.instruments.instrument import (
     validate_file,
 )
 from psychoml.instruments.loader import data_dir, read_yaml, validate_model
+from psychoml.instruments.norms import (
+    country_to_iso3,
+    load_hofstede,
+    load_inglehart_welzel,
+    load_mfq2,
+    load_wvs7,
+)
 from psychoml.instruments.schema import (
     Check,
     Citation,
@@ -41,10 +48,15 @@ __all__ = [
     "ResponseScale",
     "Scale",
     "available",
+    "country_to_iso3",
     "data_dir",
     "json_schema",
     "load",
+    "load_hofstede",
+    "load_inglehart_welzel",
+    "load_mfq2",
     "load_string",
+    "load_wvs7",
     "read_yaml",
     "validate_file",
     "validate_model",

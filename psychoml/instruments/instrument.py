@@ -182,10 +182,11 @@ class Instrument:
             raise DataError(
                 f"{source}: no column matches an item id of {self.id!r} (expected e.g. {', '.join(self.item_ids[:4])})"
             )
-        out = pd.DataFrame(index=responses.index)
+        # Columns are collected first and joined once: inserting ~200 columns (WVS-7) one by one fragments the frame.
+        columns: dict[str, pd.Series] = {}
         for pos, col in enumerate(self.item_ids):
             if col not in responses.columns:
-                out[col] = np.nan
+                columns[col] = pd.Series(np.nan, index=responses.index, dtype=float)
                 continue
             raw = responses[col]
             values = pd.to_numeric(raw, errors="coerce")
@@ -206,8 +207,8 @@ class Instrument:
                 allowed = scale.describe() + (" (whole values only)" if strict else "")
                 raise DataError(f"{source}: row {_row_label(responses, row)}, column {col!r}: value "
                                 f"{values.loc[row]:g} is outside the response scale {scale.id!r} ({allowed})")
-            out[col] = values
-        return out
+            columns[col] = values
+        return pd.DataFrame(columns, index=responses.index)
 
     def keyed(self, answers: pd.DataFrame) -> pd.DataFrame:
         """Apply reverse keys: an item keyed -1 becomes ``low + high - x`` on its response scale."""
@@ -309,7 +310,7 @@ class Instrument:
                 key = pd.Series("all", index=answers.index, name="group")
             else:
                 key = groups
-            table = self._group_table(answers[usable], pd.DataFrame(scores)[usable],
+            table = self._group_table(answers[usable], pd.DataFrame(scores, index=answers.index)[usable],
                                       pd.DataFrame(means, index=answers.index)[usable], key[usable], consts, group_indices)
             for ix in group_indices:
                 out[ix.id] = key.map(table[ix.id]).astype(float).to_numpy()
