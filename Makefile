@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint clean venv
+.PHONY: test demo bench lint clean venv browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,7 +20,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# The report test opens the HTML report in headless Chromium (Debian's package; tests/browser.py).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  (apt-get install -y -q chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)) || \
+	  (echo "make test needs Debian's chromium: apt-get install chromium (as root)" && exit 1)
+
+test: $(STAMP) browser
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 

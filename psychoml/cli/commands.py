@@ -1,29 +1,95 @@
-"""Commands beyond instruments and scoring: the demo (and, as they land, administration and statistics)."""
+"""Study commands: ``run`` (study file -> store -> analyses -> report), ``report`` (store -> report) and ``demo``."""
 
 from __future__ import annotations
 
-import warnings
+from pathlib import Path
+from typing import Annotated
 
-import numpy as np
-import pandas as pd
+import typer
 
 from psychoml.cli.app import app, console, print_frame
+from psychoml.errors import DataError
+
+FORMATS_HELP = "Comma-separated output formats besides the tables: html, md, json."
+
+
+def _formats(text: str | None, default: list[str]) -> list[str]:
+    if text is None:
+        return default
+    out = [f.strip().lower() for f in text.split(",") if f.strip()]
+    bad = [f for f in out if f not in {"html", "md", "json"}]
+    if bad or not out:
+        raise DataError(f"--formats: unknown format(s) {bad or [text]}; choose from html, md, json")
+    return out
+
+
+def _write_report(result, out: Path, formats: list[str], tables: bool) -> None:  # type: ignore[no-untyped-def]
+    from psychoml.report import build_report
+
+    report = build_report(result)
+    written = report.write(out, formats=formats, tables=tables)
+    if result.skipped:
+        console.print(f"[yellow]{len(result.skipped)} analysis(es) not computed[/yellow] (reasons in the report's "
+                      "'Not computed' section)")
+    for kind, path in written.items():
+        console.print(f"{kind}: {path}")
+
+
+@app.command("run")
+def run(
+    study: Annotated[Path, typer.Argument(help="Study file (YAML), e.g. analyses/quickstart.yaml.")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Report path (default: the study file's report.out).")] = None,
+    formats: Annotated[str | None, typer.Option("--formats", help=FORMATS_HELP)] = None,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show progress bars.")] = True,
+) -> None:
+    """Run a study: administer every instrument to every model (resuming from the store), analyse, write the report.
+
+    The study file is validated first; an invalid file stops here with a located error and touches no store.
+    """
+    from psychoml.study import load_study, resolve_path, run_study
+
+    spec, base = load_study(study)  # validate before anything is created
+    fmts = _formats(formats, list(spec.report.formats))
+
+    def on_run(label: str, summary: object) -> None:
+        console.print(f"[bold]{label}[/bold]: {summary}")
+
+    spec, store_path, result = run_study(study, progress=progress, on_run=on_run)
+    console.print(f"store: {store_path}")
+    if len(result.scores):
+        show = result.scores[["model", "instrument", "scale", "mean", "ci_lower", "ci_upper", "variant_range"]]
+        print_frame(show, title="Scale scores (variant_range: how far the score moves across prompt variants)",
+                    index=False)
+    target = out if out is not None else resolve_path(base, spec.report.out)
+    _write_report(result, target, fmts, spec.report.tables)
+
+
+@app.command("report")
+def report(
+    store: Annotated[Path, typer.Argument(help="A study store (.db) written by `psychoml administer` or `run`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Report path; .html, .md or .json (others follow).")] = Path("report.html"),
+    study: Annotated[Path | None, typer.Option("--study", help="Study file whose analysis options to use.")] = None,
+    formats: Annotated[str | None, typer.Option("--formats", help=FORMATS_HELP)] = None,
+    tables: Annotated[bool, typer.Option("--tables/--no-tables", help="Also write every table as CSV and LaTeX.")] = True,
+) -> None:
+    """Write a self-contained report (HTML, Markdown, JSON; tables as CSV and LaTeX) from a store."""
+    from psychoml.study import analyse_store, load_study, study_instruments
+
+    spec, instruments = None, None
+    if study is not None:
+        spec, base = load_study(study)
+        instruments = study_instruments(spec, base)
+    default = [out.suffix.lstrip(".").replace("markdown", "md")] if out.suffix in {".html", ".md", ".json"} else ["html"]
+    fmts = _formats(formats, default)
+    result = analyse_store(store, spec=spec, instruments=instruments)
+    _write_report(result, out, fmts, tables)
 
 
 @app.command("demo")
-def demo() -> None:
-    """Run the main job on the embedded default model (see README)."""
-    from psychoml.instruments import available, load
-
-    rng = np.random.default_rng(2024)
-    for iid in available():
-        inst = load(iid)
-        answers = {}
-        for it in inst.items:
-            values = inst.response_scale(it.id).values
-            answers[it.id] = rng.choice(values, size=5)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scores = inst.score(pd.DataFrame(answers), group=["demo"] * 5)
-        console.print(f"[bold]{inst.name}[/bold]: {len(inst.items)} items -> {scores.shape[1]} score columns")
-    print_frame(pd.DataFrame([load(i).summary() for i in available()]).set_index("id"), title="Instruments")
+def demo(
+    study: Annotated[Path, typer.Option("--study", help="Study file to run.")] = Path("analyses/quickstart.yaml"),
+) -> None:
+    """The main job: run analyses/quickstart.yaml (SVS-56 and MFQ-30 on the embedded SmolLM2, small design)."""
+    if not study.exists():
+        raise DataError(f"{study}: study file not found (run `make demo` from the repository root, or pass --study)")
+    run(study, out=None, formats=None, progress=True)

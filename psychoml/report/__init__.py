@@ -1,3 +1,6 @@
 """Reports: draw result objects as HTML, Markdown and JSON (computes nothing itself)."""
 
-__all__: list[str] = []
+from psychoml.report.build import SECTIONS, build_report
+from psychoml.report.document import Figure, Report, Section, Table, Text
+
+__all__ = ["SECTIONS", "build_report", "Figure", "Report", "Section", "Table", "Text"]

@@ -22,8 +22,7 @@ at zero.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,25 +32,9 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize
 from scipy.sparse.linalg import splu
 
-__all__ = ["RemlFit", "reml_variance_components", "single_threaded_blas"]
+from psychoml._base import single_threaded_blas
 
-
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Run the block with one BLAS thread.
-
-    The fits here make hundreds of small (a few hundred square) factorisations;
-    a multi-threaded BLAS gains nothing on those and, on a busy machine, its
-    threads contend so badly that a fit takes 50x longer (measured: 0.6 s
-    single-threaded vs 33 s with the default pool on 2 loaded cores).
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+__all__ = ["RemlFit", "reml_variance_components"]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from psychoml._base import Result, check_not_constant, numeric_frame
+from psychoml._base import Result, check_not_constant, numeric_frame, single_threaded_blas
 from psychoml.errors import DataError
 from psychoml.stats import _sem
 from psychoml.stats._rotation import rotate_loadings
@@ -389,6 +389,7 @@ class EFAResult(Result):
         return out
 
 
+@single_threaded_blas()  # hundreds of small factorisations: see single_threaded_blas
 def efa(
     data: Any,
     n_factors: int,
@@ -514,6 +515,7 @@ class ParallelAnalysisResult(Result):
         return self.table.copy()
 
 
+@single_threaded_blas()  # hundreds of small factorisations: see single_threaded_blas
 def parallel_analysis(
     data: Any,
     *,
@@ -599,6 +601,7 @@ class VelicerMAPResult(Result):
         return self.map.to_frame()
 
 
+@single_threaded_blas()  # hundreds of small factorisations: see single_threaded_blas
 def velicer_map(data: Any, *, max_factors: int = 8, missing: Missing = "pairwise") -> VelicerMAPResult:
     """Velicer's (1976) minimum average partial (MAP) test.
 
@@ -705,6 +708,7 @@ def _cfa_result(fitted: _sem.FittedModel, model: str) -> CFAResult:
     )
 
 
+@single_threaded_blas()  # hundreds of small factorisations: see single_threaded_blas
 def cfa(
     model: str,
     data: Any,
@@ -806,6 +810,7 @@ _INVARIANCE_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
+@single_threaded_blas()  # hundreds of small factorisations: see single_threaded_blas
 def invariance(
     model: str,
     data: Any,

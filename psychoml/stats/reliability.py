@@ -41,7 +41,8 @@ from psychoml.errors import DataError
 from psychoml.stats import _reliability_splits as splits
 from psychoml.stats._reliability_factor import schmid_leiman, smc
 from psychoml.stats._reliability_input import KeysLike, PreparedItems, keyed_scores, prepare_items, resolve_keys
-from psychoml.stats._reliability_reml import reml_variance_components, single_threaded_blas
+from psychoml._base import single_threaded_blas
+from psychoml.stats._reliability_reml import reml_variance_components
 
 __all__ = [
     "CronbachAlphaResult",

@@ -143,6 +143,11 @@ def mtmm(
         frame = frame.dropna()
     elif missing != "pairwise":
         raise DataError(f"missing: expected 'pairwise' or 'listwise', got {missing!r}")
+    n_obs = frame.notna().astype(int).T @ frame.notna().astype(int)
+    if int(n_obs.to_numpy().min()) < 4:
+        a, b = np.unravel_index(int(np.argmin(n_obs.to_numpy())), n_obs.shape)
+        raise DataError(f"data: measures {frame.columns[a]!r} and {frame.columns[b]!r} share only "
+                        f"{int(n_obs.iloc[a, b])} observation(s); the MTMM correlations need at least 4")
     order = sorted(cols, key=lambda c: (str(me[c]), str(tr[c])))
     corr = frame[order].corr()
     n_pair = frame[order].notna().astype(int).T @ frame[order].notna().astype(int)
@@ -255,6 +260,9 @@ def htmt(data: pd.DataFrame, *, constructs: Mapping[str, Sequence[str]], missing
             raise DataError(f"constructs[{k!r}]: column(s) {unknown} not in data")
     used = [c for cols in constructs.values() for c in cols]
     check_not_constant(frame, columns=used)
+    n_min = int(frame[used].dropna().shape[0] if missing == "listwise" else frame[used].notna().sum().min())
+    if n_min < 3:
+        raise DataError(f"data: only {n_min} observation(s) on some indicator; HTMT's correlations need at least 3")
     sub = frame[used].dropna() if missing == "listwise" else frame[used]
     corr = sub.corr().abs()
     names = list(constructs)
@@ -695,16 +703,19 @@ def value_action_gap(
         endorsed = s > threshold
         agree = ((cell["chose_aligned"] == 1) == endorsed).mean()
         agree_all.append(((cell["chose_aligned"] == 1) == endorsed).to_numpy())
-        # bootstrap over scenarios (keeping each scenario's position pairs together)
-        scen = cell["scenario"].to_numpy()
-        uniq = np.unique(scen)
-        per = {u: cell.loc[scen == u] for u in uniq}
-        gaps = np.empty(n_boot)
-        for b in range(n_boot):
-            pick = rng.choice(uniq, size=len(uniq), replace=True)
-            boot = pd.concat([per[u] for u in pick])
-            r = boot.groupby("aligned_position")["chose_aligned"].mean()
-            gaps[b] = s - np.nanmean([r.get(0, np.nan), r.get(1, np.nan)])
+        # bootstrap over scenarios (keeping each scenario's position pairs together), vectorised on the
+        # per-scenario counts: a resample's rate in a position is sum(aligned) / sum(choices) over its scenarios
+        counts = (cell.assign(_n=1).groupby(["scenario", "aligned_position"])[["chose_aligned", "_n"]].sum()
+                  .unstack("aligned_position").reindex(columns=[0, 1], level=1).fillna(0.0))
+        k = counts["chose_aligned"].to_numpy(dtype=float)
+        n_ = counts["_n"].to_numpy(dtype=float)
+        pick = rng.integers(0, len(counts), size=(n_boot, len(counts)))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            boot_rates = k[pick].sum(axis=1) / n_[pick].sum(axis=1)  # n_boot x 2 positions, NaN if never shown
+        both = np.isfinite(boot_rates)
+        boot_action = np.where(both.any(axis=1), np.nansum(np.where(both, boot_rates, 0), axis=1)
+                               / np.maximum(both.sum(axis=1), 1), np.nan)
+        gaps = s - boot_action
         lo, hi = np.nanpercentile(gaps, [50 * (1 - ci), 50 * (1 + ci)])
         rows.append({**dict(zip(by, key_t)), "stated": s, "action_rate": a, "gap": s - a, "gap_ci_lower": lo,
                      "gap_ci_upper": hi, "agreement": agree, "rate_aligned_first": first,
@@ -729,6 +740,7 @@ class ResponseStyleResult(Result):
 
     table: pd.DataFrame
     corrected: pd.DataFrame
+    balanced: bool = False
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
@@ -745,7 +757,10 @@ def response_styles(
 
     ``corrected`` holds the answers with each respondent's acquiescence removed (the respondent's mean over
     a balanced set of keyed items subtracted, as in Soto & John's acquiescence correction), which is only
-    meaningful when ``keys`` contains both directions.
+    meaningful when ``keys`` contains both directions: ``balanced`` says whether it did.  Without a balanced
+    key, ``corrected`` is the ipsatised answers (each respondent's mean moved to the scale midpoint), which also
+    removes true differences in the trait level and is a correction only for comparing items within a
+    respondent (as Schwartz's centred value scores do).
     """
     frame = numeric_frame(data, name="data", min_columns=2)
     if scale_max <= scale_min:
@@ -784,7 +799,7 @@ def response_styles(
         index=frame.index,
     )
     corrected = frame.sub(np.asarray(acq, dtype=float), axis=0)
-    return ResponseStyleResult(table=table, corrected=corrected)
+    return ResponseStyleResult(table=table, corrected=corrected, balanced=keys is not None)
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -794,12 +809,16 @@ class PositionBiasResult(Result):
     ``shift`` = mean(value | reversed) - mean(value | published): a respondent preferring the first-presented
     option moves towards the high end when the order is reversed (if the published order ascends), so a
     non-zero shift with a CI excluding 0 reveals position bias; ``corrected`` is the counterbalanced mean (the
-    average of both orders), which cancels a constant position effect.
+    average of both orders), which cancels a constant position effect.  ``corrected_answers`` holds the same
+    correction per respondent (rows = the ``respondent`` columns, columns = items; empty when ``respondent``
+    was not given): the mean of a respondent's answers to an item under both orders, NaN unless the
+    respondent answered it under both.
     """
 
     table: pd.DataFrame
     shift: float
     ci: tuple[float, float]
+    corrected_answers: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def to_frame(self) -> pd.DataFrame:
         return self.table
@@ -813,14 +832,25 @@ def position_bias(
     item: str = "item",
     published: str = "published",
     reversed_: str = "reversed",
+    respondent: Sequence[str] | None = None,
     ci: float = 0.95,
 ) -> PositionBiasResult:
     """Position bias from option-order reversal (a factorial prompt design with both orders).
 
     Per item: mean value under each order, their difference and the counterbalanced mean; overall: the
-    mean of item differences with a t-based CI across items.
+    mean of item differences with a t-based CI across items,
+
+    .. math:: \\bar d \\pm t_{k-1,\\,1-\\alpha/2}\\, s_d/\\sqrt{k},\\quad d_i = \\bar x_{i,\\text{reversed}} -
+              \\bar x_{i,\\text{published}}.
+
+    With ``respondent`` (columns identifying a respondent apart from the option order, e.g. ``["model",
+    "persona", "instruction", "sample"]``) it also returns each respondent's counterbalanced answers: a
+    constant pull toward the first-presented option moves the two orders' answers in opposite directions,
+    so their mean is free of it (Krosnick & Alwin, 1987, on response-order effects).
     """
-    for c in (order, value, item):
+    if not isinstance(long, pd.DataFrame):
+        raise DataError("long: expected a DataFrame (one row per answer)")
+    for c in (order, value, item, *(respondent or ())):
         if c not in long.columns:
             raise DataError(f"long: no column {c!r}")
     levels = set(long[order].dropna().unique())
@@ -837,4 +867,13 @@ def position_bias(
         interval = (float(d.mean() - half), float(d.mean() + half))
     else:
         interval = (np.nan, np.nan)
-    return PositionBiasResult(table=table, shift=float(d.mean()) if len(d) else np.nan, ci=interval)
+    corrected_answers = pd.DataFrame()
+    if respondent:
+        keys = [*respondent, item]
+        cells = long[keys].assign(_value=vals, _order=long[order])
+        cells = cells[cells["_order"].isin([published, reversed_])]
+        per = cells.groupby([*keys, "_order"], dropna=False)["_value"].mean().unstack("_order")
+        both = per.reindex(columns=[published, reversed_])
+        corrected_answers = both.mean(axis=1, skipna=False).unstack(item)
+    return PositionBiasResult(table=table, shift=float(d.mean()) if len(d) else np.nan, ci=interval,
+                              corrected_answers=corrected_answers)

@@ -99,6 +99,13 @@ def load_study(path: str | Path) -> tuple[StudySpec, Path]:
     p = Path(path)
     doc = read_yaml(p, source=str(path), error_cls=ValidationError)
     spec = validate_model(StudySpec, doc, error_cls=ValidationError)
+    from psychoml.backends import known_prefixes
+
+    prefixes = known_prefixes()
+    for i, m in enumerate(spec.models):
+        if m.split(":", 1)[0] not in prefixes:
+            raise doc.error(f"unknown backend {m.split(':', 1)[0]!r} in model spec {m!r} (known: {', '.join(prefixes)})",
+                            ("models", i), ValidationError)
     known = set(available())
     for i, inst in enumerate(spec.instruments):
         if inst not in known and not (inst.endswith((".yaml", ".yml")) and (p.parent / inst).exists()):

@@ -1,0 +1,168 @@
+"""Lay a :class:`~psychoml.study.StudyResult` out as a report (tables, figures, notes); computes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from psychoml.report import plots
+from psychoml.report.document import Figure, Report, Table, Text
+from psychoml.study.analyse import StudyResult
+
+__all__ = ["build_report", "SECTIONS"]
+
+#: Section ids every study report has, in order.
+SECTIONS = ("provenance", "response-quality", "scale-scores", "reliability", "generalizability",
+            "factor-structure", "circumplex", "human-norms", "irt", "not-computed")
+
+
+def _frame_or_note(frame: pd.DataFrame, caption: str, empty: str, **kw: Any) -> Table | Text:
+    return Table(frame, caption, **kw) if frame is not None and len(frame) else Text(empty, kind="note")
+
+
+def build_report(result: StudyResult, *, title: str | None = None) -> Report:
+    """Build the study report: every section in :data:`SECTIONS`, in that order."""
+    rep = Report(title or f"psychoml report: {result.name}", metadata=dict(result.provenance))
+    th = result.thresholds
+
+    sec = rep.section("Provenance", id="provenance")
+    sec.add(Text("Models, backends, prompt variants, dates and versions of the package and the instruments, as "
+                 "recorded in the response store. Simulated respondents are labelled as such."))
+    sec.add(_frame_or_note(result.runs, "Runs", "No run metadata was recorded.", index=False))
+
+    sec = rep.section("Response quality", id="response-quality")
+    sec.add(Text("Refusals and unparseable answers are recorded as missing with a reason, never guessed. "
+                 "'mass_outside_mean' is the probability the model put outside the response options before "
+                 "renormalisation (log-probability scoring)."))
+    q = result.quality.set_index(["model", "instrument"]) if len(result.quality) else result.quality
+    sec.add(_frame_or_note(q, "Answers by status", "No answers."))
+    if len(result.position_bias):
+        sec.add(Table(result.position_bias.set_index(["model", "instrument"]),
+                      "Position bias from option-order reversal",
+                      note="shift = mean(value | reversed order) - mean(value | published order), averaged over items; "
+                           "a CI excluding 0 means the answer depends on where an option is presented."))
+
+    sec = rep.section("Scale scores", id="scale-scores")
+    if len(result.scores):
+        s = result.scores.set_index(["model", "instrument", "scale"])
+        sec.add(Table(s, "Scale scores per model (mean over administrations)",
+                      note="CI: t interval over administrations (variant x sample x persona). variant_range: "
+                           "largest minus smallest variant mean, i.e. how far the score moves across prompts."))
+        for iid, part in result.scores.groupby("instrument"):
+            frame = part.set_index("scale")
+            if frame["ci_lower"].notna().any():
+                sec.add(Figure(plots.interval_plot(frame, estimate="mean", lower="ci_lower", upper="ci_upper",
+                                                   group="model", xlabel="Score", title=f"{iid}: scale scores"),
+                               f"{iid}: scale scores with confidence intervals", alt=f"forest plot of {iid} scores",
+                               id=f"scores-{iid}"))
+        for iid, part in result.scores_by_variant.groupby("instrument"):
+            sec.add(Figure(plots.variant_scores_plot(part, title=f"{iid}: scores across prompt variants"),
+                           f"{iid}: scale scores across prompt variants", alt=f"dot plot of {iid} scores by variant",
+                           id=f"variants-{iid}"))
+    else:
+        sec.add(Text("No scores could be computed.", kind="warning"))
+
+    sec = rep.section("Reliability", id="reliability")
+    sec.add(Text(f"Thresholds used: alpha and omega >= {th['alpha']:.2f} acceptable; ICC >= {th['icc']:.2f} good "
+                 "(Koo & Li, 2016). Administrations (prompt variant x sample x persona) act as respondents."))
+    if len(result.reliability):
+        sec.add(Table(result.reliability.set_index(["model", "instrument", "scale"]), "Internal consistency",
+                      note="alpha: Cronbach (CI: Feldt); split-half: min/mean/max over splits (Spearman-Brown); "
+                           "omega_total from a one-factor model."))
+    else:
+        sec.add(Text("Internal consistency could not be computed (see 'Not computed').", kind="note"))
+    sec.add(_frame_or_note(result.inter_variant.set_index(["model", "instrument", "form"]) if len(result.inter_variant)
+                           else result.inter_variant, "Inter-variant consistency of the scale profile",
+                           "Inter-variant consistency needs two or more prompt variants.",
+                           note="targets = scales, raters = prompt variants (Shrout-Fleiss ICCs)."))
+
+    sec = rep.section("Generalizability", id="generalizability")
+    any_g = False
+    for iid, g in result.gstudy.items():
+        if not g:
+            continue
+        any_g = True
+        res = g["result"]
+        comps = res.to_frame() if hasattr(res, "to_frame") else pd.DataFrame()
+        sec.add(Text(f"{iid}: object of measurement = {g['object']}; facets = {', '.join(g['facets'])}. "
+                     f"G (relative) = {res.g:.3f}, Phi (absolute) = {res.phi:.3f}."))
+        if len(comps):
+            sec.add(Table(comps, f"{iid}: variance components", id=f"g-{iid}"))
+            pct_col = next((c for c in ("percent", "pct", "proportion") if c in comps.columns), None)
+            if pct_col:
+                frame = comps[[pct_col]].rename(columns={pct_col: "percent"})
+                if pct_col == "proportion":
+                    frame = frame * 100
+                sec.add(Figure(plots.variance_components_plot(frame), f"{iid}: variance components",
+                               alt="bar chart of variance shares", id=f"gplot-{iid}"))
+        if g.get("d_study") is not None:
+            sec.add(Table(g["d_study"], f"{iid}: D study (projected coefficients)", id=f"d-{iid}", index=False,
+                          note="n_variant / n_sample: numbers of prompt variants and samples averaged over; "
+                               "other facets at their observed sizes."))
+        if g.get("advice"):
+            sec.add(Text(f"{iid}: D-study advice for G >= {th['g']:.2f}: " + "; ".join(g["advice"].values()) + "."))
+    if not any_g:
+        sec.add(Text("No G study could be run (see 'Not computed').", kind="note"))
+
+    sec = rep.section("Factor structure", id="factor-structure")
+    any_f = False
+    for iid, f in result.factor.items():
+        if not f:
+            continue
+        any_f = True
+        pa, efa = f["parallel"], f["efa"]
+        table = pa.table
+        obs_col = next(c for c in table.columns if "observed" in c.lower() or "fa_obs" in c.lower() or c == "observed")
+        sim_col = next((c for c in table.columns if ("sim" in c.lower() or "random" in c.lower()) and c != obs_col), None)
+        sec.add(Figure(plots.scree_plot(table[obs_col].to_numpy(), table[sim_col].to_numpy() if sim_col else None,
+                                        n_factors=pa.n_factors, title=f"{iid}: scree with parallel analysis"),
+                       f"{iid}: scree plot with parallel analysis", alt="scree plot", id=f"scree-{iid}"))
+        sec.add(Table(efa.loadings, f"{iid}: EFA loadings ({f['n_factors']} factor(s))", id=f"loadings-{iid}"))
+    if not any_f:
+        sec.add(Text("Factor analysis needs more complete administrations than items (see 'Not computed').",
+                     kind="note"))
+
+    sec = rep.section("Circumplex", id="circumplex")
+    if result.circumplex:
+        for iid, c in result.circumplex.items():
+            sec.add(Text(f"{iid}: correspondence index = {c.correspondence_index:.3f} (RTHOR p = {c.p_value:.4f}); "
+                         f"recovered order: {', '.join(c.recovered_order)}; order agreement = {c.order_agreement:.2f}; "
+                         f"stress = {c.stress:.3f}. Circumplex {'supported' if c.fits else 'not supported'}."))
+            sec.add(Figure(plots.circumplex_plot(c.coordinates), f"{iid}: MDS of value intercorrelations",
+                           alt="circumplex plot", id=f"circ-{iid}"))
+    else:
+        sec.add(Text("No circumplex analysis (SVS/PVQ with more administrations than values is needed).", kind="note"))
+
+    sec = rep.section("Human norms", id="human-norms")
+    if result.norms:
+        for iid, frame in result.norms.items():
+            sec.add(Table(frame.set_index("model"), f"{iid}: distance to human norms", id=f"norms-{iid}",
+                          note="MAD: mean absolute difference over shared scores."))
+    else:
+        sec.add(Text("No human norm table was bundled or supplied for these instruments.", kind="note"))
+
+    sec = rep.section("Item response theory", id="irt")
+    any_irt = False
+    for iid, r in result.irt.items():
+        if not r:
+            continue
+        any_irt = True
+        res = r["result"]
+        sec.add(Table(res.items, f"{iid}: item parameters", id=f"irt-items-{iid}"))
+        theta = np.linspace(-4, 4, 81)
+        info = res.information(theta)
+        frame = info if isinstance(info, pd.DataFrame) else pd.DataFrame({"test": np.asarray(info)})
+        sec.add(Figure(plots.curves_plot(theta, frame, ylabel="Information", title=f"{iid}: information"),
+                       f"{iid}: item and test information curves", alt="information curves", id=f"irt-info-{iid}"))
+    if not any_irt:
+        sec.add(Text("IRT was not fitted in this study (enable analyses.irt).", kind="note"))
+
+    sec = rep.section("Not computed", id="not-computed")
+    if result.skipped:
+        sec.add(Table(pd.DataFrame(result.skipped, columns=["analysis", "reason"]), "Analyses not computed",
+                      index=False))
+    else:
+        sec.add(Text("Every analysis was computed."))
+    return rep
