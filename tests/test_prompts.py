@@ -29,9 +29,7 @@ from psychoml.prompts import (
     item_groups,
     load_design,
     parse_answer,
-    parse_choice,
     parse_scale_answer,
-    parse_scale_answers,
     preview,
     render,
 )
@@ -554,15 +552,13 @@ def test_parse_scale_answer(instruments):
     assert twice.values["harmlessdg"] is None and "answered 2 times" in twice.reason
     refused = parse_scale_answer("I am an AI and cannot answer these.", items, opts)
     assert refused.status == "refused" and set(refused.values.values()) == {None}
-    assert parse_scale_answers is not None and parse_choice("4", opts).value == 4
 
 
 def test_backends_use_these_parsers(instruments):
     from psychoml.backends import _parse
     from psychoml.records import Request, ResponseStatus
 
-    choice, scale = _parse._prompts_parsers()
-    assert choice is parse_choice and scale is parse_scale_answers
+    assert _parse.parse_answer is parse_answer and _parse.parse_scale_answer is parse_scale_answer
     r = render(instruments["pvq_rr"], V(), "pvq01")
     req = Request(model="simulated:x", instrument="pvq_rr", item_ids=r.item_ids, variant_id=r.variant_id, sample=0,
                   messages=r.messages, options=r.options, mode="generate")

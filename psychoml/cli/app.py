@@ -31,7 +31,8 @@ console = Console()
 
 def print_frame(frame: pd.DataFrame, *, title: str | None = None, digits: int = 3, index: bool = True) -> None:
     """Print a DataFrame as a rich table (numbers rounded to ``digits``)."""
-    table = Table(title=title, show_lines=False, header_style="bold")
+    # A title wider than the table would wrap mid-word: let the table grow to hold it.
+    table = Table(title=title, show_lines=False, header_style="bold", min_width=len(title) if title else None)
     if index:
         table.add_column(str(frame.index.name or ""), style="cyan")
     for col in frame.columns:

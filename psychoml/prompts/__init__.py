@@ -20,9 +20,7 @@ from psychoml.prompts.parse import (
     ParsedChoice,
     ParsedScale,
     parse_answer,
-    parse_choice,
     parse_scale_answer,
-    parse_scale_answers,
 )
 from psychoml.prompts.render import RenderedPrompt, item_groups, option_line, preview, render, response_options
 from psychoml.prompts.templates import FAMILIES, INSTRUCTION_TEMPLATES, instruction_text, persona_templates
@@ -45,9 +43,7 @@ __all__ = [
     "load_design",
     "option_line",
     "parse_answer",
-    "parse_choice",
     "parse_scale_answer",
-    "parse_scale_answers",
     "persona_templates",
     "preview",
     "render",

@@ -41,9 +41,7 @@ __all__ = [
     "ParsedScale",
     "is_refusal",
     "parse_answer",
-    "parse_choice",
     "parse_scale_answer",
-    "parse_scale_answers",
 ]
 
 #: Status strings (the values of ``psychoml.records.ResponseStatus``).
@@ -229,11 +227,6 @@ def parse_answer(text: str | None, options: Sequence[Option]) -> ParsedChoice:
     return ParsedChoice(None, UNPARSEABLE, f"no response option found in: {quoted}")
 
 
-def parse_choice(text: str | None, options: Sequence[Option]) -> ParsedChoice:
-    """Alias of :func:`parse_answer` (the name ``psychoml.backends`` looks up)."""
-    return parse_answer(text, options)
-
-
 _LINE = re.compile(
     r"^\s*(?:item|question|q|no\.?|number)?\s*#?\s*(?P<key>[A-Za-z_][A-Za-z0-9_]*|\d+)\s*[:.)\]=]\s*(?P<answer>.*)$",
     re.IGNORECASE,
@@ -301,9 +294,3 @@ def parse_scale_answer(text: str | None, item_ids: Sequence[str], options: Seque
     if all(v is None for v in values.values()) and is_refusal(clean):
         return ParsedScale(values, REFUSED, "refused: " + " ".join(clean.split())[:120])
     return ParsedScale(values, UNPARSEABLE, "; ".join(reasons))
-
-
-def parse_scale_answers(text: str | None, item_ids: Sequence[str], options: Sequence[Option]) -> ParsedScale:
-    """Alias of :func:`parse_scale_answer` (the name ``psychoml.backends`` looks up)."""
-    return parse_scale_answer(text, item_ids, options)
-
