@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from psychoml.cli.app import app, console, print_frame
 from psychoml.errors import DataError
+
+if TYPE_CHECKING:
+    from psychoml.administer import RunSummary
 
 FORMATS_HELP = "Comma-separated output formats besides the tables: html, md, json."
 
@@ -51,15 +54,24 @@ def run(
     spec, base = load_study(study)  # validate before anything is created
     fmts = _formats(formats, list(spec.report.formats))
 
-    def on_run(label: str, summary: object) -> None:
-        console.print(f"[bold]{label}[/bold]: {summary}")
+    def on_run(label: str, summary: RunSummary) -> None:
+        if not progress:  # with progress bars the runner prints its own summary table
+            console.print(f"[bold]{label}[/bold]: {summary.answered} of {summary.requests} answered, "
+                          f"{summary.from_store} served from the store, {summary.failed} failed, "
+                          f"{summary.refused} refused, {summary.unparseable} unparseable")
 
     spec, store_path, result = run_study(study, progress=progress, on_run=on_run)
     console.print(f"store: {store_path}")
     if len(result.scores):
-        show = result.scores[["model", "instrument", "scale", "mean", "ci_lower", "ci_upper", "variant_range"]]
-        print_frame(show, title="Scale scores (variant_range: how far the score moves across prompt variants)",
-                    index=False)
+        cols = ["model", "instrument", "scale", "n", "mean", "ci_lower", "ci_upper", "variant_range"]
+        title = "Scale scores (variant_range: spread across prompt variants)"
+        if result.scores["model"].nunique() == 1:  # one model: name it once, keep the table narrow
+            title = f"{result.scores['model'].iloc[0]}: {title[0].lower()}{title[1:]}"
+            cols.remove("model")
+        print_frame(result.scores[cols], title=title, index=False)
+        for label, reason in result.skipped:
+            if label.startswith("scores "):  # why a scale has n = 0 (or fewer administrations than asked)
+                console.print(f"[yellow]{label}[/yellow]: {reason}")
     target = out if out is not None else resolve_path(base, spec.report.out)
     _write_report(result, target, fmts, spec.report.tables)
 

@@ -99,8 +99,8 @@ def build_report(result: StudyResult, *, title: str | None = None) -> Report:
                                alt="bar chart of variance shares", id=f"gplot-{iid}"))
         if g.get("d_study") is not None:
             sec.add(Table(g["d_study"], f"{iid}: D study (projected coefficients)", id=f"d-{iid}", index=False,
-                          note="n_variant / n_sample: numbers of prompt variants and samples averaged over; "
-                               "other facets at their observed sizes."))
+                          note=", ".join(c for c in g["d_study"].columns if c.startswith("n_"))
+                               + ": numbers of conditions averaged over; other facets at their observed sizes."))
         if g.get("advice"):
             sec.add(Text(f"{iid}: D-study advice for G >= {th['g']:.2f}: " + "; ".join(g["advice"].values()) + "."))
     if not any_g:

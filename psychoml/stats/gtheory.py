@@ -222,7 +222,12 @@ class GeneralizabilityResult(Result):
         _, rel_inf, ab_inf = self._error_terms(huge)
         a, b = (rel_inf, rel1 - rel_inf) if coefficient == "g" else (ab_inf, ab1 - ab_inf)
         allowed = universe * (1.0 / float(target) - 1.0)
-        if universe <= 0 or allowed <= a:
+        if universe <= 0:
+            raise DataError(
+                f"target: {coefficient} >= {target} cannot be reached by adding {facet!r} conditions: the object "
+                f"of measurement ({self.object!r}) has no universe-score variance (its estimate is <= 0)"
+            )
+        if allowed <= a:
             limit = _ratio(universe, a)
             raise DataError(
                 f"target: {coefficient} >= {target} cannot be reached by adding {facet!r} conditions; "

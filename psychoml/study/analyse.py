@@ -162,6 +162,12 @@ def analyse(
         scale_ids = [s.id for s in inst.scales] + [ix.id for ix in inst.indices if ix.level == "respondent"]
         scale_ids = [c for c in scale_ids if c in scored.columns]
         for model, ms in scored.groupby(level="model"):
+            if "excluded" in ms and ms["excluded"].any():
+                reasons = ms.loc[ms["excluded"], "exclusion_reason"].dropna().astype(str)
+                skipped.append((f"scores {model} / {iid}",
+                                f"{int(ms['excluded'].sum())} of {len(ms)} administration(s) failed the instrument's "
+                                f"attention check ({reasons.iloc[0] if len(reasons) else 'see the instrument'}) and "
+                                "are left out of its scores, as its scoring rule says"))
             for sc in scale_ids:
                 m, s, lo, hi, n = _t_interval(ms[sc], level)
                 by_var = ms[sc].groupby(level="variant").mean()

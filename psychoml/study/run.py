@@ -96,8 +96,10 @@ def run_study(
 
     spec, base = load_study(path)
     instruments = study_instruments(spec, base)
-    design = load_design(spec.design) if isinstance(spec.design, str) else load_design(spec.design)
+    design = load_design(spec.design)
     store_path = resolve_path(base, spec.store)
+    # The study file names its store; its folder (e.g. out/) is created only once the whole file has validated.
+    store_path.parent.mkdir(parents=True, exist_ok=True)
     for model in spec.models:
         for inst in instruments.values():
             summary = administer(
