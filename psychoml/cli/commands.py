@@ -85,15 +85,16 @@ def report(
     tables: Annotated[bool, typer.Option("--tables/--no-tables", help="Also write every table as CSV and LaTeX.")] = True,
 ) -> None:
     """Write a self-contained report (HTML, Markdown, JSON; tables as CSV and LaTeX) from a store."""
-    from psychoml.study import analyse_store, load_study, study_instruments
+    from psychoml.study import analyse_store, load_study, study_instruments, study_norms
 
-    spec, instruments = None, None
+    spec, instruments, norms = None, None, None
     if study is not None:
         spec, base = load_study(study)
         instruments = study_instruments(spec, base)
+        norms = study_norms(spec, base, instruments)
     default = [out.suffix.lstrip(".").replace("markdown", "md")] if out.suffix in {".html", ".md", ".json"} else ["html"]
     fmts = _formats(formats, default)
-    result = analyse_store(store, spec=spec, instruments=instruments)
+    result = analyse_store(store, spec=spec, instruments=instruments, norms=norms)
     _write_report(result, out, fmts, tables)
 
 

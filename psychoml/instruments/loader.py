@@ -106,12 +106,20 @@ def read_yaml(path: str | Path | None = None, *, text: str | None = None, source
 
 def validate_model(model: type[pydantic.BaseModel], doc: YamlDocument,
                    error_cls: type[InstrumentError] = InstrumentError) -> Any:
-    """Validate ``doc`` against ``model``; the first error becomes one located message."""
+    """Validate ``doc`` against ``model``; one error becomes one located message.
+
+    Of several errors the one reaching deepest into the document is reported: for a field that accepts
+    several shapes (``bool | dict``), that is the shape the author was writing.
+    """
     try:
         return model.model_validate(doc.data)
     except pydantic.ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "[")))]
+        errors = exc.errors(include_url=False)
+        paths = [_document_path(doc.data, e["loc"]) for e in errors]
+        best = max(range(len(errors)), key=lambda i: len(paths[i]))
+        err, loc = errors[best], paths[best]
+        if err["type"] == "missing":
+            loc = [*loc, err["loc"][-1]]
         msg = err["msg"]
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
@@ -124,6 +132,20 @@ def validate_model(model: type[pydantic.BaseModel], doc: YamlDocument,
         if more:
             msg += f" (and {more} more error{'s' if more > 1 else ''})"
         raise doc.error(msg, loc, error_cls) from None
+
+
+def _document_path(data: Any, loc: Sequence[str | int]) -> list[str | int]:
+    """The part of a pydantic error location that names places in the document (not union tags or validators)."""
+    node, out = data, []
+    for p in loc:
+        if isinstance(node, dict) and p in node:
+            node = node[p]
+        elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
+            node = node[p]
+        else:
+            continue
+        out.append(p)
+    return out
 
 
 def data_dir() -> Path:

@@ -138,8 +138,17 @@ def build_report(result: StudyResult, *, title: str | None = None) -> Report:
     sec = rep.section("Human norms", id="human-norms")
     if result.norms:
         for iid, frame in result.norms.items():
-            sec.add(Table(frame.set_index("model"), f"{iid}: distance to human norms", id=f"norms-{iid}",
-                          note="MAD: mean absolute difference over shared scores."))
+            sec.add(Table(frame.set_index(["model", "score"]), f"{iid}: model scores against human norms",
+                          id=f"norms-{iid}",
+                          note="human_mean / human_sd: over the norm table's groups; z = (model_value - human_mean) "
+                               "/ human_sd; percentile: share of groups scoring lower; nearest_group: the group "
+                               "with the smallest mean absolute difference (mad_to_nearest) over all shared scores."))
+            if iid.startswith("vsm"):
+                sec.add(Text(f"{iid}: Hofstede's indices contain additive constants that the VSM 2013 manual asks "
+                             "users to choose so that scores fall between 0 and 100 (left at 0 here): until they are set, the "
+                             "levels, z and percentiles above are not comparable with the published scores; "
+                             "differences between models and prompt variants are.",
+                             kind="note"))
     else:
         sec.add(Text("No human norm table was bundled or supplied for these instruments.", kind="note"))
 
@@ -152,10 +161,18 @@ def build_report(result: StudyResult, *, title: str | None = None) -> Report:
         res = r["result"]
         sec.add(Table(res.items, f"{iid}: item parameters", id=f"irt-items-{iid}"))
         theta = np.linspace(-4, 4, 81)
+        expected = res.expected_score(theta).drop(columns="total")
+        sec.add(Figure(plots.curves_plot(theta, expected, ylabel="Expected item score",
+                                         title=f"{iid}: item characteristic curves"),
+                       f"{iid}: item characteristic (expected score) curves", alt="item characteristic curves",
+                       id=f"irt-icc-{iid}"))
         info = res.information(theta)
-        frame = info if isinstance(info, pd.DataFrame) else pd.DataFrame({"test": np.asarray(info)})
-        sec.add(Figure(plots.curves_plot(theta, frame, ylabel="Information", title=f"{iid}: information"),
-                       f"{iid}: item and test information curves", alt="information curves", id=f"irt-info-{iid}"))
+        sec.add(Figure(plots.curves_plot(theta, info.drop(columns=["test", "se"]), ylabel="Item information",
+                                         title=f"{iid}: item information"),
+                       f"{iid}: item information curves", alt="item information curves", id=f"irt-info-{iid}"))
+        sec.add(Figure(plots.curves_plot(theta, info[["test"]], ylabel="Test information",
+                                         title=f"{iid}: test information (SE = 1 / sqrt(information))"),
+                       f"{iid}: test information curve", alt="test information curve", id=f"irt-test-info-{iid}"))
     if not any_irt:
         sec.add(Text("IRT was not fitted in this study (enable analyses.irt).", kind="note"))
 

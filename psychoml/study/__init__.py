@@ -1,11 +1,12 @@
 """Studies: a study file's administration, its analyses, and the result the report draws."""
 
 from psychoml.study.analyse import RESPONDENT, StudyResult, analyse
-from psychoml.study.run import analyse_store, resolve_path, run_study, study_instruments
-from psychoml.study.spec import AnalysesSpec, ReportSpec, StudySpec, load_study
+from psychoml.study.run import analyse_store, resolve_path, run_study, study_instruments, study_norms
+from psychoml.study.spec import AnalysesSpec, NormsFile, ReportSpec, StudySpec, load_study
 
 __all__ = [
     "AnalysesSpec",
+    "NormsFile",
     "ReportSpec",
     "StudySpec",
     "load_study",
@@ -16,4 +17,5 @@ __all__ = [
     "run_study",
     "resolve_path",
     "study_instruments",
+    "study_norms",
 ]

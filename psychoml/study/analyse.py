@@ -176,6 +176,28 @@ def analyse(
                                    "variant_range": float(by_var.max() - by_var.min()) if len(by_var) else np.nan})
                 for v, x in by_var.items():
                     variant_rows.append({"model": model, "instrument": iid, "scale": sc, "variant": v, "score": x})
+        # Indices defined on sample means (Hofstede's VSM): a model's administrations are its sample.
+        group_ix = [ix.id for ix in inst.indices if ix.level == "group"]
+        if group_ix:
+            flat = wide.reset_index(drop=True)
+            models = wide.index.get_level_values("model")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                per_model = inst.score_groups(flat, group=list(models))
+                per_variant = inst.score_groups(
+                    flat, group=[f"{m}\x1f{v}" for m, v in zip(models, wide.index.get_level_values("variant"))])
+            per_variant.index = pd.MultiIndex.from_tuples([tuple(k.split("\x1f")) for k in per_variant.index],
+                                                          names=["model", "variant"])
+            for model, row in per_model.iterrows():
+                for ix in group_ix:
+                    by_var = per_variant.loc[model, ix] if model in per_variant.index.get_level_values(0) else None
+                    score_rows.append({"model": model, "instrument": iid, "scale": ix, "mean": float(row[ix]),
+                                       "sd": np.nan, "ci_lower": np.nan, "ci_upper": np.nan, "n": int(row["n"]),
+                                       "variant_range": float(by_var.max() - by_var.min())
+                                       if by_var is not None and len(by_var) else np.nan})
+                    for v, x in (by_var.items() if by_var is not None else ()):
+                        variant_rows.append({"model": model, "instrument": iid, "scale": ix, "variant": v,
+                                             "score": float(x)})
         # --- reliability per model x scale (administrations as respondents) ----------------------------------
         keyed = inst.keyed(wide)
         for model, mk in keyed.groupby(level="model"):
@@ -252,12 +274,24 @@ def analyse(
                 if shared:
                     rows = []
                     for model, mrow in model_means.iterrows():
-                        diffs = table[shared].sub(mrow[shared], axis=1)
-                        mad = diffs.abs().mean(axis=1)
+                        human = table[shared].dropna(how="all")
+                        mad = human.sub(mrow[shared], axis=1).abs().mean(axis=1)
                         nearest = mad.idxmin()
-                        rows.append({"model": model, "nearest_group": nearest, "mad_to_nearest": float(mad.min()),
-                                     "mad_to_mean": float((table[shared].mean() - mrow[shared]).abs().mean())})
+                        for sc in shared:
+                            groups = human[sc].dropna()
+                            value = float(mrow[sc])
+                            sd = float(groups.std(ddof=1)) if len(groups) > 1 else np.nan
+                            rows.append({"model": model, "score": sc, "model_value": value,
+                                         "human_mean": float(groups.mean()), "human_sd": sd,
+                                         "z": (value - float(groups.mean())) / sd if sd and sd > 0 else np.nan,
+                                         "percentile": 100.0 * float((groups < value).mean()),
+                                         "groups": len(groups), "nearest_group": str(nearest),
+                                         "nearest_value": float(human.loc[nearest, sc]),
+                                         "mad_to_nearest": float(mad.min())})
                     norm_out[iid] = pd.DataFrame(rows)
+                else:
+                    skipped.append((f"norms {iid}", f"the norm table shares no score with {iid} (its columns: "
+                                                    f"{', '.join(map(str, table.columns))})"))
             else:
                 skipped.append((f"norms {iid}", "no human norm table bundled or supplied"))
         # --- IRT -------------------------------------------------------------------------------------------------

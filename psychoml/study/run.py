@@ -15,7 +15,7 @@ from psychoml.instruments import Instrument, load
 from psychoml.study.analyse import StudyResult, analyse
 from psychoml.study.spec import StudySpec, load_study
 
-__all__ = ["run_study", "analyse_store", "resolve_path", "study_instruments"]
+__all__ = ["run_study", "analyse_store", "resolve_path", "study_instruments", "study_norms"]
 
 
 def resolve_path(base: Path, value: str) -> Path:
@@ -29,6 +29,38 @@ def study_instruments(spec: StudySpec, base: Path) -> dict[str, Instrument]:
     for ref in spec.instruments:
         inst = load(resolve_path(base, ref)) if ref.endswith((".yaml", ".yml")) else load(ref)
         out[inst.id] = inst
+    return out
+
+
+def study_norms(spec: StudySpec, base: Path, instruments: dict[str, Instrument]) -> dict[str, pd.DataFrame]:
+    """The study file's human norm tables by instrument id: one row per group, one column per score id."""
+    from psychoml.instruments import norms as nm
+
+    if not isinstance(spec.analyses.norms, dict):
+        return {}
+    out = {}
+    for key, norm in spec.analyses.norms.items():
+        path = resolve_path(base, norm.file)
+        inst = instruments.get(key) or next(i for ref, i in zip(spec.instruments, instruments.values())
+                                             if Path(ref).stem == key)
+        if norm.format == "hofstede":
+            table = nm.load_hofstede(path).set_index("country")[list(nm.HOFSTEDE_DIMENSIONS.values())]
+        elif norm.format == "mfq2":
+            raw = nm.load_mfq2(path)
+            if "mfq2_01" in raw:  # respondent-level items: score with the official key, then average per country
+                scored = load("mfq2").score(raw.drop(columns=["iso3", "country"]))
+                raw = pd.concat([raw[["country"]], scored[list(nm.MFQ2_FOUNDATIONS)]], axis=1)
+            table = raw.groupby("country")[list(nm.MFQ2_FOUNDATIONS)].mean()
+        else:
+            frame = pd.read_csv(path)
+            if norm.group not in frame:
+                raise DataError(f"{path}: no column {norm.group!r} naming the groups (set analyses.norms.{key}.group)")
+            ids = {s.id for s in inst.scales} | {ix.id for ix in inst.indices}
+            cols = [c for c in frame.columns if c in ids]
+            if not cols:
+                raise DataError(f"{path}: no column is a score of {inst.id} ({', '.join(sorted(ids))})")
+            table = frame.set_index(norm.group)[cols].apply(pd.to_numeric, errors="coerce")
+        out[inst.id] = table
     return out
 
 
@@ -109,5 +141,5 @@ def run_study(
             )
             if on_run is not None:
                 on_run(f"{model} / {inst.id}", summary)
-    result = analyse_store(store_path, spec=spec, instruments=instruments)
+    result = analyse_store(store_path, spec=spec, instruments=instruments, norms=study_norms(spec, base, instruments))
     return spec, store_path, result

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from psychoml.errors import ValidationError
 from psychoml.instruments import read_yaml, validate_model
 
-__all__ = ["StudySpec", "AnalysesSpec", "ReportSpec", "load_study"]
+__all__ = ["StudySpec", "AnalysesSpec", "NormsFile", "ReportSpec", "load_study"]
 
 
 class _Model(BaseModel):
@@ -47,12 +47,28 @@ class IRTSpec(_Model):
     method: Literal["map", "nuts", "advi", "pathfinder"] = "map"
 
 
+class NormsFile(_Model):
+    """A human norm table for one instrument, read from the user's own copy (psychoml redistributes none).
+
+    ``hofstede``: Hofstede's 6-D country table (:func:`psychoml.instruments.norms.load_hofstede`), compared with
+    the VSM 2013 indices; ``mfq2``: Atari et al.'s MFQ-2 data, respondent- or country-level
+    (:func:`~psychoml.instruments.norms.load_mfq2`), averaged per country; ``table``: any CSV with one row per
+    group, a ``group`` column naming it and one column per scale or index id of the instrument.
+    """
+
+    file: str = Field(description="Path of the norm table, relative to the study file.")
+    format: Literal["hofstede", "mfq2", "table"] = "table"
+    group: str = Field("group", description="'table' format: the column that names each group.")
+
+
 class AnalysesSpec(_Model):
     reliability: ReliabilitySpec = Field(default_factory=ReliabilitySpec)
     gtheory: GTheorySpec = Field(default_factory=GTheorySpec)
     factor: FactorSpec = Field(default_factory=FactorSpec)
     circumplex: bool = True
-    norms: bool = True
+    norms: bool | dict[str, NormsFile] = Field(
+        True, description="Compare scores with human norms: bundled ones (true), none (false), or a norm file "
+                          "per instrument id.")
     irt: IRTSpec = Field(default_factory=IRTSpec)
 
 
@@ -111,4 +127,14 @@ def load_study(path: str | Path) -> tuple[StudySpec, Path]:
         if inst not in known and not (inst.endswith((".yaml", ".yml")) and (p.parent / inst).exists()):
             raise doc.error(f"unknown instrument {inst!r} (shipped: {', '.join(sorted(known))})",
                             ("instruments", i), ValidationError)
+    study_ids = {Path(i).stem if i.endswith((".yaml", ".yml")) else i for i in spec.instruments}
+    if isinstance(spec.analyses.norms, dict):
+        for iid, norm in spec.analyses.norms.items():
+            if iid not in study_ids:
+                raise doc.error(f"norms for {iid!r}, which is not one of the study's instruments "
+                                f"({', '.join(spec.instruments)})", ("analyses", "norms", iid), ValidationError)
+            file = Path(norm.file) if Path(norm.file).is_absolute() else p.parent / norm.file
+            if not file.is_file():
+                raise doc.error(f"norm file {norm.file!r} not found (relative paths start at the study file)",
+                                ("analyses", "norms", iid, "file"), ValidationError)
     return spec, p.parent.resolve()
