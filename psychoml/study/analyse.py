@@ -200,7 +200,7 @@ def analyse(
                                              "score": float(x)})
         # --- reliability per model x scale (administrations as respondents) ----------------------------------
         keyed = inst.keyed(wide)
-        for model, mk in keyed.groupby(level="model"):
+        for model, mk in keyed.groupby(level="model") if spec.reliability.enabled else ():
             for s in inst.scales:
                 if not s.items:
                     continue

@@ -26,7 +26,6 @@ class ReliabilitySpec(_Model):
     enabled: bool = True
     ci: float = Field(0.95, gt=0, lt=1)
     min_alpha: float = Field(0.70, description="Threshold stated in the report for acceptable alpha/omega.")
-    omega_factors: int = Field(3, ge=1)
 
 
 class GTheorySpec(_Model):
