@@ -241,7 +241,7 @@ def test_constant_item_is_named(func) -> None:
         func(HS9.assign(flat=3.0))
 
 
-@pytest.mark.parametrize("func", [kmo, bartlett_sphericity, lambda d: efa(d, 2), parallel_analysis, scree])
+@pytest.mark.parametrize("func", [kmo, bartlett_sphericity, lambda d: efa(d, 2), parallel_analysis, velicer_map, scree])
 def test_fewer_observations_than_items(func) -> None:
     with pytest.raises(DataError, match=r"fewer observations \(6\) than items \(9\)"):
         func(HS9.head(6))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,26 +22,26 @@ from psychoml._base import Result, check_not_constant, numeric_frame
 from psychoml.errors import DataError
 
 __all__ = [
-    "MTMMResult",
-    "mtmm",
-    "HTMTResult",
-    "htmt",
-    "CorrelationResult",
-    "convergent_validity",
-    "KnownGroupsResult",
-    "known_groups",
-    "CriterionResult",
-    "criterion_validity",
+    "SCHWARTZ_ORDER",
     "CircumplexResult",
+    "CorrelationResult",
+    "CriterionResult",
+    "HTMTResult",
+    "KnownGroupsResult",
+    "MTMMResult",
+    "PositionBiasResult",
+    "ResponseStyleResult",
+    "ValueActionGapResult",
     "circumplex",
     "classical_mds",
-    "SCHWARTZ_ORDER",
-    "ValueActionGapResult",
-    "value_action_gap",
-    "ResponseStyleResult",
-    "response_styles",
-    "PositionBiasResult",
+    "convergent_validity",
+    "criterion_validity",
+    "htmt",
+    "known_groups",
+    "mtmm",
     "position_bias",
+    "response_styles",
+    "value_action_gap",
 ]
 
 #: Schwartz's (1992) theoretical circular order of the 10 basic values (hedonism between achievement and
@@ -666,7 +667,15 @@ def value_action_gap(
     * gap :math:`= s - a` (positive: the model says it values more than it acts on);
     * agreement: endorsement (:math:`s > \\text{threshold}`) matches the majority action (:math:`a > 0.5`),
       per scenario choice, averaged;
-    * CIs by a percentile bootstrap over scenarios within each cell.
+    * CIs by a percentile bootstrap over scenarios within each cell;
+    * a cell whose aligned action was shown in one position only gets a ``UserWarning``: its rate is that
+      position's rate, not position-free.
+
+    Raises
+    ------
+    DataError
+        A missing column, a non-numeric or missing ``importance``, ``chose_aligned`` or ``aligned_position``,
+        codes other than 0/1, importance outside the scale, or a cell without stated importance.
     """
     by = list(by)
     for name, frame, need in (("stated", stated, [*by, "importance"]),
@@ -678,6 +687,12 @@ def value_action_gap(
             raise DataError(f"{name}: missing column(s) {miss}")
     if not scale_max > scale_min:
         raise DataError("scale_max must exceed scale_min")
+    for name, frame, col in (("stated", stated, "importance"), ("actions", actions, "chose_aligned"),
+                             ("actions", actions, "aligned_position")):
+        if not pd.api.types.is_numeric_dtype(frame[col]):  # bool counts as numeric: True = 1
+            raise DataError(f"{name}: non-numeric column {col!r} (dtype {frame[col].dtype})")
+        if frame[col].isna().any():
+            raise DataError(f"{name}: column {col!r} has {int(frame[col].isna().sum())} missing value(s)")
     st_ = stated.groupby(by)["importance"].mean()
     if ((st_ < scale_min) | (st_ > scale_max)).any():
         raise DataError(f"stated: importance outside {scale_min}..{scale_max}")
@@ -687,6 +702,12 @@ def value_action_gap(
         raise DataError("actions: chose_aligned must be 0 or 1")
     if not set(pd.unique(act["aligned_position"].dropna())) <= {0, 1}:
         raise DataError("actions: aligned_position must be 0 (first) or 1 (second)")
+    shown = act.groupby(by)["aligned_position"].nunique()
+    if (shown < 2).any():
+        # one position only: the position pull is not cancelled, so the gap may be manufactured by position
+        cells = [dict(zip(by, k if isinstance(k, tuple) else (k,))) for k in shown.index[shown < 2]]
+        warnings.warn(f"value_action_gap: {len(cells)} cell(s) show the aligned action in one position only, "
+                      f"so position bias is not cancelled there (e.g. {cells[0]})", UserWarning, stacklevel=2)
     rng = np.random.default_rng(seed)
     rows = []
     agree_all = []
@@ -787,7 +808,7 @@ def response_styles(
     for row in x:
         vals = row[~np.isnan(row)]
         best = run = 1 if len(vals) else 0
-        for a, b in zip(vals[:-1], vals[1:]):
+        for a, b in itertools.pairwise(vals):
             run = run + 1 if a == b else 1
             best = max(best, run)
         longest.append(best)
