@@ -691,8 +691,14 @@ def _icc_table(msb: float, msw: float, msj: float, mse: float, n: int, k: int, l
     """Shrout & Fleiss (1979) ICCs and intervals from mean squares, as ``psych::ICC``.
 
     The ICC(2,1) interval is McGraw & Wong's (1996) with Satterthwaite's
-    degrees of freedom, psych's formula.
+    degrees of freedom, psych's formula.  Degenerate data (no within-target
+    or residual variance) give infinite F ratios and NaN bounds, as in R.
     """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _icc_table_unchecked(msb, msw, msj, mse, n, k, level)
+
+
+def _icc_table_unchecked(msb: float, msw: float, msj: float, mse: float, n: int, k: int, level: float) -> pd.DataFrame:
     a = 1.0 - level
     icc1 = (msb - msw) / (msb + (k - 1) * msw)
     icc2 = (msb - mse) / (msb + (k - 1) * mse + k * (msj - mse) / n)
