@@ -114,8 +114,13 @@ class Request:
         }
 
     def key(self) -> str:
-        """SHA-256 content hash of :meth:`canonical` (hex)."""
-        return request_key(self.canonical())
+        """SHA-256 content hash of :meth:`canonical` (hex), computed once per request."""
+        # The runner, the backend and the store each ask for the key; the request is frozen, so hash it once.
+        key = self.__dict__.get("_key")
+        if key is None:
+            key = request_key(self.canonical())
+            object.__setattr__(self, "_key", key)
+        return key
 
     @property
     def prompt_text(self) -> str:

@@ -44,6 +44,7 @@ Matching rules (documented approximations)
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -116,14 +117,24 @@ class _Class:
 
 
 class _Matcher:
-    def __init__(self, options: Sequence[Option]) -> None:
-        self.labels = [o.label for o in options]
+    def __init__(self, labels: Sequence[str]) -> None:
+        self.labels = list(labels)
         self._fold = {label: (label.casefold() if len(label) > 1 else label) for label in self.labels}
+        # Every answer of a run sees the same few candidate tokens ("4", " 4", "Option"...): classify each once.
+        self._seen: dict[str, _Class] = {}
 
     def _norm(self, label: str, text: str) -> str:
         return text.casefold() if len(label) > 1 else text
 
     def classify(self, text: str) -> _Class:
+        cls = self._seen.get(text)
+        if cls is None:
+            if len(self._seen) > 100_000:
+                self._seen.clear()
+            cls = self._seen[text] = self._classify(text)
+        return cls
+
+    def _classify(self, text: str) -> _Class:
         body = text.lstrip(_OPENERS)
         if not body:
             return _Class(_Kind.PARTIAL)
@@ -172,6 +183,12 @@ class _Matcher:
         return _Class(_Kind.NONE)
 
 
+@functools.lru_cache(maxsize=256)
+def _matcher(labels: tuple[str, ...]) -> _Matcher:
+    """One matcher per option set, shared by every answer that presents those options."""
+    return _Matcher(labels)
+
+
 def option_distribution_from_top_logprobs(
     positions: Sequence[TokenLogprob], options: Sequence[Option]
 ) -> OptionDistribution:
@@ -192,7 +209,7 @@ def option_distribution_from_top_logprobs(
         probability fell on any option) and ``mass_outside``, the probability
         not attributed to any option.  See the module docstring for the rules.
     """
-    matcher = _Matcher(options)
+    matcher = _matcher(tuple(o.label for o in options))
     raw: dict[str, float] = {label: 0.0 for label in matcher.labels}
     path_prob = 1.0
     prefix = ""
