@@ -37,6 +37,7 @@ demo: $(STAMP)
 BENCHMARKS := $(filter-out benchmarks/_% benchmarks/make_leaderboard.py,$(wildcard benchmarks/*.py))
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e ".[test,bench]"
 	@for f in $(BENCHMARKS); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 lint: $(STAMP)
