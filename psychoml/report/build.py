@@ -22,6 +22,48 @@ def _frame_or_note(frame: pd.DataFrame, caption: str, empty: str, **kw: Any) -> 
     return Table(frame, caption, **kw) if frame is not None and len(frame) else Text(empty, kind="note")
 
 
+def _runs_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One line per run: what ran, when, and how it ended (nested settings go to their own tables)."""
+    if runs is None or not len(runs):
+        return runs
+    out = pd.DataFrame({
+        "run": runs["run_id"],
+        "model": runs["model"],
+        "instrument": runs["instrument"] + " " + runs["instrument_version"].astype(str),
+        "design": [d.get("name", "") if isinstance(d, dict) else "" for d in runs.get("design", [None] * len(runs))],
+        "mode": runs["mode"],
+        "samples": runs["samples"],
+        "requests": runs["n_requests"],
+        "answered": runs["answered"],
+        "from_store": [d.get("from_store") if isinstance(d, dict) else None
+                       for d in runs.get("summary", [None] * len(runs))],
+        "status": runs["status"],
+        "started": runs["started_at"].astype(str).str.slice(0, 16).str.replace("T", " "),
+        "finished": runs["finished_at"].fillna("").astype(str).str.slice(0, 16).str.replace("T", " "),
+        "psychoml": runs["package_version"],
+    })
+    return out
+
+
+def _settings_table(runs: pd.DataFrame, column: str, *, key: str = "model") -> pd.DataFrame:
+    """The distinct settings dictionaries of ``column`` as a long (owner, setting, value) table."""
+    rows, seen = [], set()
+    for _, run in runs.iterrows():
+        settings = run[column] if isinstance(run[column], dict) else {}
+        owner = settings.get("name", "") if key == "design_name" else run["model"]
+        if (owner, str(sorted(settings.items()))) in seen:
+            continue
+        seen.add((owner, str(sorted(settings.items()))))
+        for name, value in sorted(settings.items()):
+            if key == "design_name" and name == "name":
+                continue
+            if isinstance(value, (list, tuple)):
+                value = ", ".join("none" if v is None else str(v) for v in value)
+            rows.append({"design" if key == "design_name" else "model": owner, "setting": name,
+                         "value": "" if value is None else str(value)})
+    return pd.DataFrame(rows)
+
+
 def build_report(result: StudyResult, *, title: str | None = None) -> Report:
     """Build the study report: every section in :data:`SECTIONS`, in that order."""
     rep = Report(title or f"psychoml report: {result.name}", metadata=dict(result.provenance))
@@ -30,7 +72,14 @@ def build_report(result: StudyResult, *, title: str | None = None) -> Report:
     sec = rep.section("Provenance", id="provenance")
     sec.add(Text("Models, backends, prompt variants, dates and versions of the package and the instruments, as "
                  "recorded in the response store. Simulated respondents are labelled as such."))
-    sec.add(_frame_or_note(result.runs, "Runs", "No run metadata was recorded.", index=False))
+    runs = result.runs
+    sec.add(_frame_or_note(_runs_table(runs), "Runs", "No run metadata was recorded.", index=False))
+    if len(runs) and "backend" in runs:
+        sec.add(Table(_settings_table(runs, "backend"), "Backend settings per model", index=False,
+                      note="As each backend reported them (library versions, weights, decoding); no secrets."))
+    if len(runs) and "design" in runs:
+        sec.add(Table(_settings_table(runs, "design", key="design_name"), "Prompt designs", index=False,
+                      note="Facet levels of each design; every combination (or the seeded fraction) is a variant."))
 
     sec = rep.section("Response quality", id="response-quality")
     sec.add(Text("Refusals and unparseable answers are recorded as missing with a reason, never guessed. "
@@ -58,7 +107,11 @@ def build_report(result: StudyResult, *, title: str | None = None) -> Report:
                                f"{iid}: scale scores with confidence intervals", alt=f"forest plot of {iid} scores",
                                id=f"scores-{iid}"))
         for iid, part in result.scores_by_variant.groupby("instrument"):
-            sec.add(Figure(plots.variant_scores_plot(part, title=f"{iid}: scores across prompt variants"),
+            if part["score"].isna().all():
+                continue
+            label = "variant_label" if "variant_label" in part else "variant"
+            sec.add(Figure(plots.variant_scores_plot(part, variant=label,
+                                                     title=f"{iid}: scores across prompt variants"),
                            f"{iid}: scale scores across prompt variants", alt=f"dot plot of {iid} scores by variant",
                            id=f"variants-{iid}"))
     else:
@@ -98,7 +151,11 @@ def build_report(result: StudyResult, *, title: str | None = None) -> Report:
                 sec.add(Figure(plots.variance_components_plot(frame), f"{iid}: variance components",
                                alt="bar chart of variance shares", id=f"gplot-{iid}"))
         if g.get("d_study") is not None:
-            sec.add(Table(g["d_study"], f"{iid}: D study (projected coefficients)", id=f"d-{iid}", index=False,
+            grid = g["d_study"].copy()
+            for col in [c for c in grid.columns if c.startswith("n_")]:
+                if (grid[col] == grid[col].round()).all():
+                    grid[col] = grid[col].astype(int)  # numbers of conditions read as counts
+            sec.add(Table(grid, f"{iid}: D study (projected coefficients)", id=f"d-{iid}", index=False,
                           note=", ".join(c for c in g["d_study"].columns if c.startswith("n_"))
                                + ": numbers of conditions averaged over; other facets at their observed sizes."))
         if g.get("advice"):

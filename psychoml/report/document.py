@@ -47,6 +47,12 @@ class Table:
     digits: int = 3
     index: bool = True
 
+    def __post_init__(self) -> None:
+        # A (model, instrument, scale) index reads best as ordinary leading columns, not as tuples.
+        if self.index and isinstance(self.frame.index, pd.MultiIndex):
+            object.__setattr__(self, "frame", self.frame.reset_index())
+            object.__setattr__(self, "index", False)
+
     @property
     def key(self) -> str:
         return self.id or slug(self.caption)

@@ -122,8 +122,8 @@ def interval_plot(frame: pd.DataFrame, *, estimate: str, lower: str, upper: str,
     ax.set_xlabel(xlabel)
     if title:
         ax.set_title(title)
-    if group:
-        ax.legend(frameon=False, fontsize=8, loc="best")
+    if group and len(set(groups)) > 1:  # one group needs no legend; several get one beside the axes
+        ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return to_svg(fig)
 
 
@@ -131,9 +131,10 @@ def variant_scores_plot(long: pd.DataFrame, *, scale: str = "scale", variant: st
                         title: str = "Scale scores across prompt variants") -> str:
     """One row per scale: each variant's mean score as a dot, to show how far scores move across prompts."""
     plt = _plt()
+    long = long.dropna(subset=[score])
     scales = list(dict.fromkeys(long[scale]))
     variants = list(dict.fromkeys(long[variant]))
-    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(scales) + 1.4))
+    fig, ax = plt.subplots(figsize=(8.0, 0.35 * len(scales) + 1.4))
     for vi, v in enumerate(variants):
         sub = long[long[variant] == v].groupby(scale)[score].mean()
         ys = [scales.index(s) + (vi - (len(variants) - 1) / 2) * 0.08 for s in sub.index]
@@ -143,7 +144,9 @@ def variant_scores_plot(long: pd.DataFrame, *, scale: str = "scale", variant: st
     ax.set_xlabel("Mean score")
     ax.set_title(title)
     if len(variants) <= 12:
-        ax.legend(frameon=False, fontsize=7, ncol=2, title="variant", title_fontsize=8)
+        # beside the axes, not over the dots it explains
+        ax.legend(frameon=False, fontsize=7, title="variant", title_fontsize=8, loc="upper left",
+                  bbox_to_anchor=(1.01, 1.0))
     return to_svg(fig)
 
 

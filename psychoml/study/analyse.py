@@ -307,7 +307,7 @@ def analyse(
         quality=quality.reset_index(),
         position_bias=position,
         scores=pd.DataFrame(score_rows),
-        scores_by_variant=pd.DataFrame(variant_rows),
+        scores_by_variant=_label_variants(pd.DataFrame(variant_rows), resp),
         reliability=pd.DataFrame(rel_rows),
         inter_variant=pd.DataFrame(iv_rows),
         gstudy=gstudy,
@@ -318,6 +318,24 @@ def analyse(
         skipped=skipped,
         thresholds=thresholds,
     )
+
+
+#: facet columns of the response table that name what a prompt variant changed
+VARIANT_FACETS = ("instruction", "option_order", "scale_direction", "label_format", "system_prompt", "layout")
+
+
+def _label_variants(by_variant: pd.DataFrame, resp: pd.DataFrame) -> pd.DataFrame:
+    """Add ``variant_label``: the facet levels that vary in the study (``"plain / reversed"``), for readers."""
+    if by_variant.empty:
+        return by_variant
+    facets = [f for f in VARIANT_FACETS if f in resp and resp[f].nunique(dropna=False) > 1]
+    if not facets:
+        by_variant["variant_label"] = by_variant["variant"].astype(str)
+        return by_variant
+    levels = resp.drop_duplicates("variant").set_index("variant")[facets].astype(str)
+    labels = levels.apply(lambda row: " / ".join(row), axis=1)
+    by_variant["variant_label"] = by_variant["variant"].map(labels).fillna(by_variant["variant"].astype(str))
+    return by_variant
 
 
 def _gstudy(sub: pd.DataFrame, inst: Instrument, spec: AnalysesSpec, skipped: list[tuple[str, str]]) -> dict[str, Any]:
