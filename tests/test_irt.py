@@ -310,7 +310,13 @@ def _coverage(frame: pd.DataFrame, name: str, truth: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_recovery_2pl_nuts():
+def test_recovery_2pl_nuts(monkeypatch):
+    import psychoml.irt._pymc
+
+    def no_pymc(*args, **kwargs):
+        raise AssertionError("the 1-D 2PL must be sampled through the hand-written density, not PyMC's graph")
+
+    monkeypatch.setattr(psychoml.irt._pymc, "build_model", no_pymc)
     X, a, b, theta = simulate_2pl(1000, 40, seed=2024)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # short chains: ESS warnings expected; checked below
@@ -462,4 +468,66 @@ def test_pymc_likelihood_equals_numpy_reference_with_missing_cells(model, n_dims
     p = category_probs(model, theta[:, None, :], a[None], d[None], c)
     pi, ii = np.nonzero(~np.isnan(data.matrix))
     expected = np.log(p[pi, ii, data.matrix[pi, ii].astype(int)]).sum()
-    assert float(ll) == pytest.approx(expected, rel=1e-10)
+    # The numpy reference takes GRM category probabilities as differences of cumulative logistics, which loses
+    # digits when two thresholds are close (cancellation, ~1e-7 relative on a random point); the model itself
+    # works on the log scale. A wrong category or a missing cell would be off by far more than either tolerance.
+    assert float(ll) == pytest.approx(expected, rel=1e-6 if model == "grm" else 1e-10)
+
+
+# --- the hand-written 1PL/2PL density (psychoml/irt/_fast2pl.py) -------------------------------------------------------
+@pytest.mark.parametrize(("model", "hierarchical"), [("2pl", True), ("2pl", False), ("1pl", True), ("1pl", False)])
+def test_fast_density_and_gradient_equal_pymc(model, hierarchical):
+    """Same posterior as build_model: logp and gradient on the unconstrained space, missing cells included."""
+    from psychoml.irt._fast2pl import FastModel
+    from psychoml.irt._pymc import build_model
+
+    X, *_ = simulate_2pl(60, 7, seed=17)
+    X[0, 0] = X[3, 2] = X[10, 6] = np.nan
+    data = prepare_data(X, binary=True)
+    m = build_model(data, model, hierarchical=hierarchical)
+    fm = FastModel(data.matrix, model, hierarchical)
+    assert list(fm.layout) == [v.name for v in m.value_vars]  # same unconstrained vector, same order
+    logp, dlogp = m.compile_logp(), m.compile_dlogp()
+    rng = np.random.default_rng(1)
+    for scale in (0.3, 1.0, 2.5):  # 2.5: large logits, both tails of the sigmoid
+        point = {k: v + rng.normal(0, scale, np.shape(v)) for k, v in m.initial_point().items()}
+        x = np.concatenate([np.ravel(point[v.name]) for v in m.value_vars])
+        lp, grad = fm.logp_grad(x)
+        # relative 1e-8: PyMC keeps some prior constants in single precision (e.g. the Gamma's 1/beta = 0.2, off by
+        # 1.5e-8 relative), which moves its logp by ~1e-7 absolute (1e-9 relative) and one gradient entry by ~3e-8;
+        # any error in the formulas (a missing term, a wrong sign, a masked cell counted) is >= 1e-3
+        assert lp == pytest.approx(float(logp(point)), rel=1e-8)
+        np.testing.assert_allclose(grad, dlogp(point), rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.slow
+def test_fast_path_posterior_equals_pymc_path(monkeypatch):
+    """fit(..., "2pl", "nuts") through the hand-written density and through PyMC's graph: same posterior means."""
+    import importlib
+
+    import arviz as az
+
+    fit_module = importlib.import_module("psychoml.irt.fit")  # the module; psychoml.irt.fit is the function
+
+    X, *_ = simulate_2pl(120, 6, seed=18)
+    X[5, 1] = X[17, 4] = np.nan
+    settings = {"draws": 1000, "tune": 500, "chains": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # a first fit on other responses of the same shape: the second reuses the compiled model with new data
+        fit(1.0 - X, "2pl", "nuts", seed=1, **settings)
+        fast = fit(X, "2pl", "nuts", seed=2, **settings)
+        monkeypatch.setattr(fit_module, "_FAST_NUTS", False)
+        ref = fit(X, "2pl", "nuts", seed=3, **settings)
+    names = ["a", "d", "theta", "mu_log_a", "sigma_log_a", "mu_d", "sigma_d"]
+    assert set(names) <= set(fast.idata.posterior.data_vars)
+    for name in names:
+        m1 = fast.idata.posterior[name].mean(("chain", "draw")).values
+        m2 = ref.idata.posterior[name].mean(("chain", "draw")).values
+        se1 = az.mcse(fast.idata, var_names=[name])[name].values
+        se2 = az.mcse(ref.idata, var_names=[name])[name].values
+        # two independent Monte Carlo estimates of one posterior mean: their difference has sd sqrt(se1^2 + se2^2);
+        # 4.5 sd over ~140 quantities leaves a 1e-3 chance of a false alarm
+        z = np.abs(m1 - m2) / np.sqrt(se1**2 + se2**2)
+        assert z.max() < 4.5, (name, z.max())
+    np.testing.assert_allclose(fast.items["a"], ref.items["a"], atol=0.1)
