@@ -82,6 +82,17 @@ def keyed_wide(responses: pd.DataFrame, iid: str) -> pd.DataFrame:
     return inst.keyed(wide[[c for c in inst.item_ids if c in wide.columns]])
 
 
+def scored_wide(responses: pd.DataFrame, iid: str) -> pd.DataFrame:
+    """The instrument's official scores of every administration, indexed like the store's wide table."""
+    ok = responses[(responses["instrument"] == iid) & (responses["status"] == "ok")]
+    wide = ok.pivot_table(index=["model", "persona", "variant", "sample"], columns="item", values="value")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scored = load(iid).score(wide.reset_index(drop=True))
+    scored.index = wide.index
+    return scored
+
+
 def test_store_holds_one_answer_per_cell(responses):
     # 2 models x (56 + 32 items) x 12 variants x 3 samples, each exactly once
     assert len(responses) == 2 * (56 + 32) * 12 * 3
@@ -130,13 +141,7 @@ def test_reliability_table_equals_the_api(report, responses):
 def test_scale_scores_equal_the_api(report, responses):
     scores = table(report, "scale-scores", "scale-scores-per-model-mean-over-administrations")
     for iid in ("svs56", "mfq30"):
-        inst = load(iid)
-        ok = responses[(responses["instrument"] == iid) & (responses["status"] == "ok")]
-        wide = ok.pivot_table(index=["model", "persona", "variant", "sample"], columns="item", values="value")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            scored = inst.score(wide.reset_index(drop=True))
-        scored.index = wide.index
+        scored = scored_wide(responses, iid)
         for model, block in scored.groupby(level="model"):
             for sc in ("benevolence", "self_transcendence") if iid == "svs56" else ("harm", "purity"):
                 row = scores[(scores["model"] == model) & (scores["scale"] == sc)]
@@ -161,12 +166,7 @@ def test_g_study_equals_the_api(report, responses):
 
 
 def test_circumplex_equals_the_api(report, responses):
-    inst = load("svs56")
-    ok = responses[(responses["instrument"] == "svs56") & (responses["status"] == "ok")]
-    wide = ok.pivot_table(index=["model", "persona", "variant", "sample"], columns="item", values="value")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scored = inst.score(wide.reset_index(drop=True))
+    scored = scored_wide(responses, "svs56")
     from psychoml.stats import SCHWARTZ_ORDER
 
     data = scored[[f"{v}_centred" for v in SCHWARTZ_ORDER]].dropna()
@@ -203,12 +203,7 @@ def test_omega_and_inter_variant_icc_equal_the_api(report, responses):
         assert row["omega_total"] == pytest.approx(omega(block, n_factors=1).omega_total, abs=1e-9)
     iv = table(report, "reliability", "inter-variant-consistency-of-the-scale-profile")
     inst = load("svs56")
-    ok = responses[(responses["instrument"] == "svs56") & (responses["status"] == "ok")]
-    wide = ok.pivot_table(index=["model", "persona", "variant", "sample"], columns="item", values="value")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        scored = inst.score(wide.reset_index(drop=True))
-    scored.index = wide.index
+    scored = scored_wide(responses, "svs56")
     model = iv[iv["instrument"] == "svs56"]["model"].iloc[0]
     prof = scored.xs(model, level="model")[[s.id for s in inst.scales if s.items]]
     expected = icc(prof.groupby(level="variant").mean().T).to_frame()
