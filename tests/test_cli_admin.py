@@ -167,6 +167,15 @@ def test_runs_list_and_export(existing: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["runs", "list", str(tmp_path / "long.csv")]) == 1
     assert "not a psychoml response store" in capsys.readouterr().err
 
+    assert main(["administer", "-i", "mfq30", "-m", SIM, "--design", "minimal", "--max-items", "3", "--out",
+                 str(existing), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(existing), "-o", str(tmp_path / "w2.csv"), "--wide"]) == 1
+    err = capsys.readouterr().err
+    assert "--instrument" in err and "mfq30, svs56" in err and not (tmp_path / "w2.csv").exists()
+    assert main(["export", str(existing), "-o", str(tmp_path / "w2.csv"), "--wide", "-i", "mfq30"]) == 0
+    assert pd.read_csv(tmp_path / "w2.csv").shape[1] == 4 + 3
+
 
 def test_failures_left_after_retries_exit_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "f.db"

@@ -155,3 +155,16 @@ def test_reliability_of_a_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     got = table[(table["model"] == "model-0") & (table["scale"] == "agree")]["alpha"].item()
     assert got == pytest.approx(expected, abs=1e-12)
     assert "agree" in capsys.readouterr().out
+
+
+def test_a_scale_whose_omega_fails_keeps_its_other_statistics() -> None:
+    from psychoml.cli.reliability_commands import scale_reliability
+    from psychoml.stats import cronbach_alpha
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 4, size=(40, 2)).astype(float)
+    block = pd.DataFrame({"i1": x[:, 0], "i2": x[:, 1], "i3": x[:, 0] + x[:, 1]})  # singular correlation matrix
+    row = scale_reliability(block)
+    assert row["alpha"] == pytest.approx(cronbach_alpha(block).alpha, abs=1e-12)
+    assert np.isnan(row["omega_total"]) and row["omega_model"].startswith("not computed (")
+    assert "not positive definite" in row["omega_model"]

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from psychoml.cli.app import app, console
+from psychoml.errors import DataError
 
 runs_app = typer.Typer(help="The runs recorded in a response store.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -98,5 +99,10 @@ def export_command(
     from psychoml.store import open as open_store
 
     with open_store(store, create=False) as s:
+        if wide and instrument is None:
+            held = sorted(s.responses()["instrument"].unique())
+            if len(held) > 1:
+                raise DataError(f"--instrument: {store} holds several instruments ({', '.join(held)}); a wide "
+                                "table is per instrument, so name one")
         path = s.export(out, wide=wide, instrument=instrument)
     console.print(f"wrote {path}")

@@ -62,9 +62,13 @@ def scale_reliability(
     if k >= 3:
         identified = n_factors > 1 and (k - n_factors) ** 2 >= k + n_factors
         nf = n_factors if identified else 1
-        om = omega(block, n_factors=nf, missing=missing)  # type: ignore[arg-type]
-        row.update(omega_total=om.omega_total, omega_h=om.omega_hierarchical,
-                   omega_model=f"{nf} factor{'s' if nf > 1 else ''}")
+        try:
+            om = omega(block, n_factors=nf, missing=missing)  # type: ignore[arg-type]
+        except PsychomlError as exc:  # e.g. a singular correlation matrix: the other statistics still stand
+            row["omega_model"] = f"not computed ({str(exc).removeprefix('data: ')})"
+        else:
+            row.update(omega_total=om.omega_total, omega_h=om.omega_hierarchical,
+                       omega_model=f"{nf} factor{'s' if nf > 1 else ''}")
     return row
 
 
