@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -175,6 +176,15 @@ def test_runs_list_and_export(existing: Path, tmp_path: Path, capsys: pytest.Cap
     assert "--instrument" in err and "mfq30, svs56" in err and not (tmp_path / "w2.csv").exists()
     assert main(["export", str(existing), "-o", str(tmp_path / "w2.csv"), "--wide", "-i", "mfq30"]) == 0
     assert pd.read_csv(tmp_path / "w2.csv").shape[1] == 4 + 3
+    assert main(["export", str(existing), "-o", str(tmp_path / "w3.csv"), "--wide", "-i", "mfq30",
+                 "--value", "argmax"]) == 0
+    argmax = pd.read_csv(tmp_path / "w3.csv").iloc[:, 4:]
+    with store_mod.open(existing) as s:
+        expected = s.matrix(instrument="mfq30", value="argmax")
+    assert np.array_equal(argmax.to_numpy(), expected.to_numpy())
+    assert main(["export", str(existing), "-o", str(tmp_path / "w4.csv"), "--wide", "-i", "mfq30",
+                 "--value", "mode"]) == 1
+    assert "--value" in capsys.readouterr().err
 
 
 def test_failures_left_after_retries_exit_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -94,6 +94,9 @@ def export_command(
     = False,
     instrument: Annotated[str | None, typer.Option("--instrument", "-i", help="Only this instrument (needed for "
                                                    "--wide when the store holds several).")] = None,
+    value: Annotated[str, typer.Option("--value", help="--wide cells: 'value' (expected value under logprobs "
+                                                       "scoring) or 'argmax' (the most probable option: whole "
+                                                       "categories, e.g. for IRT).")] = "value",
 ) -> None:
     """Export a store's responses as CSV or Parquet (tidy long, or wide with --wide)."""
     from psychoml.store import open as open_store
@@ -104,5 +107,7 @@ def export_command(
             if len(held) > 1:
                 raise DataError(f"--instrument: {store} holds several instruments ({', '.join(held)}); a wide "
                                 "table is per instrument, so name one")
-        path = s.export(out, wide=wide, instrument=instrument)
+        if value not in ("value", "argmax"):
+            raise DataError(f"--value: expected 'value' or 'argmax', got {value!r}")
+        path = s.export(out, wide=wide, instrument=instrument, value=value)
     console.print(f"wrote {path}")

@@ -33,7 +33,8 @@ def irt_fit(
     tune: Annotated[int, typer.Option(help="Tuning steps per chain.")] = 1000,
     chains: Annotated[int, typer.Option(help="Chains.")] = 4,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    index_col: Annotated[str | None, typer.Option("--id", help="Column holding person ids (wide tables).")] = None,
+    index_col: Annotated[str | None, typer.Option("--id", help="Column holding person ids (wide tables; a table "
+                                                              "from `psychoml export --wide` needs none).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the fit (InferenceData, .nc).")] = None,
     items_out: Annotated[Path | None, typer.Option(help="Write the item table (CSV/Parquet).")] = None,
     persons_out: Annotated[Path | None, typer.Option(help="Write the person table (CSV/Parquet).")] = None,
@@ -49,6 +50,8 @@ def irt_fit(
         if index_col not in table.columns:
             raise DataError(f"{data}: --id column {index_col!r} not found")
         table = table.set_index(index_col)
+    elif {"model", "variant", "sample"} <= set(table.columns):  # `psychoml export --wide`: administrations
+        table = table.set_index([c for c in ("model", "persona", "variant", "sample") if c in table.columns])
     elif not {"item", "value"}.issubset(table.columns) and len(table.columns) and not \
             pd.api.types.is_numeric_dtype(table[table.columns[0]]):
         table = table.set_index(table.columns[0])  # a leading text column is the person id

@@ -550,13 +550,15 @@ class Store:
         wide.columns.name = "item"
         return wide
 
-    def export(self, path: str | Path, *, wide: bool = False, instrument: str | None = None) -> Path:
-        """Write :meth:`responses` (or with ``wide=True`` :meth:`matrix`) to CSV/TSV or Parquet by suffix."""
+    def export(self, path: str | Path, *, wide: bool = False, instrument: str | None = None,
+               value: str = "value") -> Path:
+        """Write :meth:`responses` (or with ``wide=True`` :meth:`matrix` of ``value``) to CSV/TSV or Parquet."""
         out = Path(path)
         suffix = out.suffix.lower()
         if suffix not in (".csv", ".tsv", ".parquet", ".pq"):
             raise DataError(f"{out}: export writes .csv, .tsv or .parquet, got suffix {out.suffix or '(none)'!r}")
-        frame = self.matrix(instrument=instrument).reset_index() if wide else self.responses(instrument=instrument)
+        frame = (self.matrix(instrument=instrument, value=value).reset_index() if wide
+                 else self.responses(instrument=instrument))
         out.parent.mkdir(parents=True, exist_ok=True)
         if suffix in (".parquet", ".pq"):
             frame.to_parquet(out, index=False)
