@@ -1,7 +1,10 @@
 """``openai:MODEL`` and ``openai-compatible:BASE_URL#MODEL`` through the official ``openai`` SDK.
 
-Chat completions only.  ``openai-compatible`` covers vLLM, llama.cpp's
-server, Ollama, LM Studio and hosted OpenAI-compatible APIs.
+Chat completions only, sent with the SDK's documented low-level call
+(``client.post("/chat/completions", body=..., cast_to=object)``: the SDK's
+transport, timeouts and typed errors, without re-validating the body psychoml
+built or building typed reply objects).  ``openai-compatible`` covers vLLM,
+llama.cpp's server, Ollama, LM Studio and hosted OpenAI-compatible APIs.
 
 Scoring modes
 -------------
@@ -266,20 +269,27 @@ class OpenAIBackend:
         }
         t0 = time.perf_counter()
         try:
-            completion = await self._client.chat.completions.create(**body)
+            # The SDK's documented low-level call (``client.post``, same retries, timeouts and typed errors) with
+            # the body as built here and the reply read as plain JSON: re-validating the request against the
+            # typed parameters and building typed reply objects cost the client more CPU per answer than
+            # everything else psychoml does with it.
+            completion = await self._client.post("/chat/completions", body=body, cast_to=object)
         except self._sdk.OpenAIError as exc:
             raise map_sdk_error(exc, self._where(), sdk=self._sdk) from exc
         except ValueError as exc:  # a body the SDK cannot decode as JSON
             raise TransientBackendError(f"{self._where()}: malformed response body ({_short(str(exc))})", status=200) from exc
         latency = time.perf_counter() - t0
+        if not isinstance(completion, dict):
+            raise TransientBackendError(f"{self._where()}: malformed response body (not a JSON object)", status=200)
         choice, text = self._first_choice(completion)
-        usage = getattr(completion, "usage", None)
-        tokens_in = getattr(usage, "prompt_tokens", None)
-        tokens_out = getattr(usage, "completion_tokens", None)
-        fingerprint = getattr(completion, "system_fingerprint", None)
+        usage = completion.get("usage")
+        usage = usage if isinstance(usage, dict) else {}
+        tokens_in = usage.get("prompt_tokens") if isinstance(usage.get("prompt_tokens"), int) else None
+        tokens_out = usage.get("completion_tokens") if isinstance(usage.get("completion_tokens"), int) else None
+        fingerprint = completion.get("system_fingerprint")
         if fingerprint:
             used["system_fingerprint"] = fingerprint
-        served = getattr(completion, "model", None)
+        served = completion.get("model")
         if isinstance(served, str) and served:
             used["served_model"] = served
         if request.mode == "generate":
@@ -300,25 +310,25 @@ class OpenAIBackend:
             latency_s=latency,
         )
 
-    def _first_choice(self, completion: Any) -> tuple[Any, str | None]:
-        choices = getattr(completion, "choices", None)
-        if not isinstance(choices, Sequence) or isinstance(choices, str) or not choices:
+    def _first_choice(self, completion: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+        choices = completion.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
             raise TransientBackendError(f"{self._where()}: malformed response body (no choices)", status=200)
         choice = choices[0]
-        message = getattr(choice, "message", None)
-        if message is None:
+        message = choice.get("message")
+        if not isinstance(message, dict):
             raise TransientBackendError(f"{self._where()}: malformed response body (choice without message)", status=200)
-        text = getattr(message, "content", None)
+        text = message.get("content")
         if text is not None and not isinstance(text, str):
             raise TransientBackendError(f"{self._where()}: malformed response body (message content is not text)", status=200)
-        refusal = getattr(message, "refusal", None)
+        refusal = message.get("refusal")
         if text is None and isinstance(refusal, str):
             text = refusal
         return choice, text
 
-    def _positions(self, choice: Any) -> list[TokenLogprob]:
-        logprobs = getattr(choice, "logprobs", None)
-        content = getattr(logprobs, "content", None)
+    def _positions(self, choice: Mapping[str, Any]) -> list[TokenLogprob]:
+        logprobs = choice.get("logprobs")
+        content = logprobs.get("content") if isinstance(logprobs, dict) else None
         if not content:
             raise TransientBackendError(
                 f"{self._where()}: the response carries no logprobs (malformed body, or a server without logprobs "
@@ -328,12 +338,12 @@ class OpenAIBackend:
         out = []
         try:
             for pos in content:
-                top = tuple((str(t.token), float(t.logprob)) for t in (pos.top_logprobs or ()))
-                lp = float(pos.logprob)
-                if not isinstance(pos.token, str) or math.isnan(lp) or any(math.isnan(v) for _, v in top):
+                top = tuple((str(t["token"]), float(t["logprob"])) for t in (pos.get("top_logprobs") or ()))
+                lp = float(pos["logprob"])
+                if not isinstance(pos["token"], str) or math.isnan(lp) or any(math.isnan(v) for _, v in top):
                     raise TypeError("token or logprob of the wrong type")
-                out.append(TokenLogprob(pos.token, lp, top))
-        except (AttributeError, TypeError, ValueError) as exc:
+                out.append(TokenLogprob(pos["token"], lp, top))
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise TransientBackendError(
                 f"{self._where()}: malformed response body (unreadable logprobs: {exc})", status=200
             ) from exc
