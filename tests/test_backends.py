@@ -465,3 +465,59 @@ def test_unknown_backend_option_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
     with pytest.raises(ConfigurationError, match="unknown backend option.*batchsize.*accepted: timeout"):
         get_backend("openai:gpt-4o-mini", batchsize=3)
+
+
+# --- prefix grouping of the local backend (pure: no model needed) ---------------------------------------------
+
+
+def test_prefix_groups_join_rows_sharing_a_prefix() -> None:
+    from psychoml.backends.hf import prefix_groups
+
+    shared = list(range(100, 140))  # 40 shared tokens
+    rows = [shared + [1, 2], shared + [3], shared + [4, 5, 6]]
+    assert prefix_groups(rows, min_prefix_tokens=16) == [([0, 1, 2], 40)]
+
+
+def test_prefix_groups_keep_a_long_prefix_rather_than_recompute_it() -> None:
+    """Like SVS-56's value lists: 30 rows share 480 tokens, two more share only 400 of them."""
+    from psychoml.backends.hf import prefix_groups
+
+    common = list(range(1000, 1400))
+    list_one = [common + [7] * 80 + [k] for k in range(30)]
+    list_two = [common + [8] * 80 + [k] for k in range(2)]
+    groups = prefix_groups(list_one + list_two, min_prefix_tokens=16)
+    assert [(sorted(m), lcp) for m, lcp in groups] == [(list(range(30)), 480), ([30, 31], 480)]
+
+
+def test_prefix_groups_join_when_cheaper_and_respect_the_minimum() -> None:
+    from psychoml.backends.hf import prefix_groups
+
+    # 3 rows share 100 tokens, a 4th shares 90 of them: recomputing 3 x 10 tokens < one more 100-token prefix
+    base = list(range(2000, 2100))
+    rows = [base + [k] for k in range(3)] + [base[:90] + [5, 5]]
+    assert [(sorted(m), lcp) for m, lcp in prefix_groups(rows, min_prefix_tokens=16)] == [([0, 1, 2, 3], 90)]
+    # too short a prefix: every row on its own
+    short = [[1, 2, 3, k] for k in range(3)]
+    assert prefix_groups(short, min_prefix_tokens=16) == [([0], 4), ([1], 4), ([2], 4)]
+
+
+def test_prefix_groups_partition_rows_and_share_what_they_claim() -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from psychoml.backends.hf import prefix_groups
+
+    token_rows = st.lists(st.lists(st.integers(0, 3), min_size=1, max_size=30), min_size=1, max_size=25)
+
+    @settings(max_examples=200, deadline=None)
+    @given(token_rows, st.integers(1, 8))
+    def check(rows: list[list[int]], minimum: int) -> None:
+        groups = prefix_groups(rows, min_prefix_tokens=minimum)
+        assert sorted(i for members, _ in groups for i in members) == list(range(len(rows)))
+        for members, shared in groups:
+            assert all(rows[i][:shared] == rows[members[0]][:shared] for i in members)
+            assert shared <= min(len(rows[i]) for i in members)
+            if len(members) > 1:
+                assert shared >= minimum
+
+    check()

@@ -27,16 +27,16 @@ def test_variants_json(capsys):
     code, out, _ = run(capsys, "prompts", "variants", "--design", "full", "--json")
     assert code == 0
     rows = json.loads(out)
-    assert len(rows) == 96 and rows[0]["id"] == load_design("full").variants()[0].id
+    assert len(rows) == 192 and rows[0]["id"] == load_design("full").variants()[0].id
     assert set(rows[0]) >= {"id", "instruction", "persona", "option_order", "scale_direction", "label_format",
-                            "system_prompt", "layout"}
+                            "system_prompt", "layout", "option_position"}
 
 
 def test_preview_prints_the_exact_messages_and_options(capsys):
     code, out, _ = run(capsys, "prompts", "preview", "--instrument", "svs56", "--design", "quick",
-                       "--variant", "8a6575e4f6", "--item", "svs01")
+                       "--variant", "34b6c6c8c1", "--item", "svs01")
     assert code == 0
-    assert "variant 8a6575e4f6" in out and "--- user ---" in out
+    assert "variant 34b6c6c8c1" in out and "--- user ---" in out
     assert "EQUALITY (equal opportunity for all)" in out
     assert "7 = of supreme importance" in out
     # reversed option order: 7 is listed before -1, in the prompt and in the option list
@@ -49,7 +49,7 @@ def test_preview_all_variants_and_default_variant(capsys):
     assert code == 0
     assert out.count("--- user ---") == 6
     code, out, _ = run(capsys, "prompts", "preview", "-i", "mfq30", "-d", "quick")
-    assert code == 0 and "6 variants in this design" in out and "variant 90ad7443d3" in out
+    assert code == 0 and "6 variants in this design" in out and "variant 5734cd5086" in out
 
 
 def test_preview_with_design_file_persona_and_scale_layout(capsys, tmp_path):

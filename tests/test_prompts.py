@@ -93,13 +93,20 @@ def test_shipped_designs():
     assert {v.facets["instruction"] for v in vs} == {"official", "plain", "brief"}
     assert {v.facets["option_order"] for v in vs} == {"published", "reversed"}
     full = load_design("full")
-    assert len(full.variants()) == full.size == 4 * 2 * 2 * 3 * 2
+    assert len(full.variants()) == full.size == 4 * 2 * 2 * 3 * 2 * 2
 
 
 def test_variant_id_is_a_literal_stable_hash():
     # The ids are SHA-256 of the canonical facet JSON; these literals must never change (stores key on them).
-    assert Variant({}).id == "90ad7443d3"
+    assert Variant({}).id == "5734cd5086"
     assert [v.id for v in load_design("quick").variants()] == [
+        "5734cd5086", "34b6c6c8c1", "65bec8069a", "c0fbae5fed", "8b5047e59e", "c1b0e847ef",
+    ]
+    # option_position came later: at "after_item" (the prompts sent before it existed) the ids are the ids those
+    # prompts had, so stores from then resume under the same ids
+    after = Design(instructions=["official", "plain", "brief"], option_order=["published", "reversed"],
+                   option_position="after_item")
+    assert [v.id for v in after.variants()] == [
         "90ad7443d3", "8a6575e4f6", "31cf8b1643", "2f22a9d1fa", "9751f1f853", "5fe5104098",
     ]
     # defaults are filled in, so the same combination has the same id in every design
@@ -160,7 +167,7 @@ def test_fraction_literal_selection():
     assert [v.id for v in d.variants()] == _FRACTION_LITERAL
 
 
-_FRACTION_LITERAL = ["90ad7443d3", "31cf8b1643", "5fe5104098"]
+_FRACTION_LITERAL = ["5734cd5086", "34b6c6c8c1", "65bec8069a"]
 
 
 @pytest.mark.parametrize("fraction", [1e-9, 0.01, 0.1])
@@ -223,8 +230,8 @@ def test_design_rejects_bad_arguments(kwargs, message):
 
 def test_unknown_variant_id_names_the_known_ones():
     d = load_design("quick")
-    assert d.variant("2f22").id == "2f22a9d1fa"
-    with pytest.raises(DataError, match="not a variant of this design.*90ad7443d3"):
+    assert d.variant("c0fb").id == "c0fbae5fed"
+    with pytest.raises(DataError, match="not a variant of this design.*5734cd5086"):
         d.variant("zzzz")
 
 
@@ -294,6 +301,27 @@ def test_render_returns_messages_and_options(instruments):
     assert r.item_ids == ("pvq01",) and r.variant_id == Variant({}).id
     # a shipped id works as well as an Instrument
     assert render("pvq_rr", Variant({}), "pvq01") == r
+
+
+def test_option_position_orders_the_blocks_of_the_user_message(instruments):
+    mfq = instruments["mfq30"]
+    item = "Whether or not someone suffered emotionally"
+    answer = "Answer with the number of the option that fits best, and nothing else."
+    before = render(mfq, V(), "emotionally").messages[-1].content
+    blocks = before.split("\n\n")
+    # instructions, options, what to answer, then the item (as printed questionnaires explain the scale first)
+    assert blocks[0].startswith("Part 1.") and blocks[1].startswith("Response options:")
+    assert blocks[2:] == [answer, item]
+    after = render(mfq, V(option_position="after_item"), "emotionally").messages[-1].content
+    assert after.split("\n\n")[1] == item and after.split("\n\n")[2].startswith("Response options:")
+    assert after.endswith(answer) and sorted(after.split("\n\n")) == sorted(blocks)
+    # before the item, every item of a part shares everything but its own text
+    other = render(mfq, V(), "weak").messages[-1].content
+    shared = len(before) - len(item)
+    assert other[:shared] == before[:shared]
+    # whole-scale prompts: the numbered items come last
+    scale = render(instruments["svs56"], V(layout="scale"), ["svs01", "svs17"]).messages[-1].content
+    assert scale.split("\n\n")[-1].startswith("1. ") and "Answer every item" in scale.split("\n\n")[-2]
 
 
 def test_reversed_option_order_and_descending_direction(instruments):
@@ -461,8 +489,8 @@ def test_every_instrument_renders_every_item_under_every_shipped_design(instrume
 
 
 def test_preview_shows_messages_and_options(instruments):
-    text = preview("mfq30", load_design("quick"), "chastity", variant_id="2f22a9d1fa")
-    assert "variant 2f22a9d1fa" in text
+    text = preview("mfq30", load_design("quick"), "chastity", variant_id="c0fbae5fed")
+    assert "variant c0fbae5fed" in text
     assert "--- user ---" in text and "Chastity is an important and valuable virtue." in text
     assert "'5' -> 5  (Strongly agree)" in text
     assert text.index("'5' -> 5") < text.index("'0' -> 0")  # reversed order

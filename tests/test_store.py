@@ -287,3 +287,17 @@ def test_property_record_many_equals_one_at_a_time(tmp_path: Path, history: list
             b.connection.execute("SELECT COUNT(*) FROM requests").fetchone()
     one.unlink()
     many.unlink()
+
+
+def test_variants_and_persona_fields(db: store_mod.Store) -> None:
+    from psychoml.prompts import Design, PersonaTemplate
+
+    design = Design(personas=(None, PersonaTemplate.from_mapping("country", {"country": ["Japan", "Chile"]})))
+    variants = design.variants()
+    db.start_run(model="m", instrument="svs56", variants=variants)
+    table = db.variants()
+    assert list(table["variant"]) == [v.id for v in variants]
+    assert "option_position" in table.columns and "persona_fields" not in table.columns
+    fields = db.persona_fields()
+    assert fields == {v.id: dict(v.persona_fields) for v in variants if v.persona_fields}
+    assert sorted(f["country"] for f in fields.values()) == ["Chile", "Japan"]

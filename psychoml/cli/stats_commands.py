@@ -10,8 +10,6 @@ persona`` test measurement invariance across personas, models or prompt variants
 
 from __future__ import annotations
 
-import json
-import sqlite3
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,14 +58,10 @@ def _store_long(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         raise DataError(f"{path}: store not found")
     with open_store(path) as store:
         long = store.responses()
-        variants = store.variants() if hasattr(store, "variants") else pd.DataFrame()
-        try:  # the placeholder values of templated personas (e.g. {"country": "Japan"})
-            rows = store.connection.execute("SELECT variant_id, persona_fields FROM variants").fetchall()
-        except (AttributeError, sqlite3.Error):  # a store without persona fields
-            rows = []
+        variants = store.variants()
+        fields = store.persona_fields()  # the placeholder values of templated personas (e.g. {"country": "Japan"})
     if long.empty:
         raise DataError(f"{path}: the store holds no responses")
-    fields = {vid: json.loads(f) for vid, f in rows if f}
     if variants.empty:
         variants = pd.DataFrame({"variant": long["variant"].unique()})
     variants = variants.set_index("variant")

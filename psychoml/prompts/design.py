@@ -21,12 +21,16 @@ label_format      ``numbers`` (answer with a number; only the end points' anchor
 system_prompt     ``None`` or system prompt texts
 layout            ``item`` (one item per prompt) or ``scale`` (the items of one scale per prompt, answered one
                   per line)
+option_position   ``before_item`` (the response options follow the instructions and precede the item, as printed
+                  questionnaires explain the scale above the statements) or ``after_item`` (the item first, then
+                  its options)
 ================  ==============================================================================================
 
 ``design.variants()`` is the full factorial (in the facet order above), or with ``fraction`` a seeded subset of
 ``max(1, round(fraction * n))`` variants.  Each :class:`Variant` has an ``id``: the first 10 hex digits of the
 SHA-256 of its facet values as canonical JSON, so the same combination has the same id in every design, process
-and Python version.
+and Python version.  ``option_position`` came after the other facets: at ``after_item`` (the only layout before
+it existed) it is left out of the hash, so a variant that sends the same prompt as before keeps its id.
 
 Official instructions that spell out the codes (SVS-56: "7 is for rating a value of supreme importance")
 keep their wording under every variant, so ``descending`` numbering or ``words`` labels contradict them on
@@ -74,6 +78,7 @@ FACETS: tuple[tuple[str, str], ...] = (
     ("label_format", "label_format"),
     ("system_prompt", "system_prompt"),
     ("layout", "layout"),
+    ("option_position", "option_position"),
 )
 
 #: Names accepted by :func:`load_design` without a path.
@@ -82,9 +87,18 @@ SHIPPED_DESIGNS: tuple[str, ...] = ("minimal", "quick", "full")
 _ID_LENGTH = 10
 
 
+#: Facets added after the first ones, with the level that reproduces the prompts from before they existed: at that
+#: level they stay out of the id, so stored variants keep their ids (and resume) when they send the same prompt.
+_IDLESS_LEVELS: dict[str, Any] = {"option_position": "after_item"}
+
+
 def variant_id(facets: Mapping[str, Any]) -> str:
-    """Short stable id of a facet combination: SHA-256 of its canonical JSON (sorted keys), first 10 hex digits."""
-    blob = json.dumps(dict(facets), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    """Short stable id of a facet combination: SHA-256 of its canonical JSON (sorted keys), first 10 hex digits.
+
+    A facet at its level in ``_IDLESS_LEVELS`` (``option_position="after_item"``) is left out of the JSON.
+    """
+    canonical = {k: v for k, v in facets.items() if not (k in _IDLESS_LEVELS and v == _IDLESS_LEVELS[k])}
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode("ascii")).hexdigest()[:_ID_LENGTH]
 
 
@@ -129,7 +143,7 @@ class Variant:
     """One concrete combination of facet levels.
 
     ``facets`` maps ``instruction``, ``persona``, ``option_order``, ``scale_direction``, ``label_format``,
-    ``system_prompt`` and ``layout`` to JSON-able values (the persona as its concrete text); ``id`` is
+    ``system_prompt``, ``layout`` and ``option_position`` to JSON-able values (the persona as its concrete text); ``id`` is
     :func:`variant_id` of them.  ``persona_fields`` holds the placeholder values a templated persona was made
     from (e.g. ``{"country": "Japan"}``); it does not enter the id.
     """
@@ -189,6 +203,7 @@ _DEFAULTS: dict[str, Any] = {
     "label_format": "both",
     "system_prompt": None,
     "layout": "item",
+    "option_position": "before_item",
 }
 
 
@@ -224,11 +239,13 @@ class _DesignModel(BaseModel):
     )
     system_prompt: list[str | None] = Field(default_factory=lambda: [None], min_length=1)
     layout: list[Literal["item", "scale"]] = Field(default_factory=lambda: ["item"], min_length=1)
+    option_position: list[Literal["before_item", "after_item"]] = Field(
+        default_factory=lambda: ["before_item"], min_length=1
+    )
     fraction: float | None = Field(default=None, gt=0, le=1)
     seed: int = 0
 
-    @field_validator("instructions", "personas", "option_order", "scale_direction", "label_format", "system_prompt",
-                     "layout", mode="before")
+    @field_validator(*(f for f, _ in FACETS), mode="before")
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return _listify(v)
@@ -270,8 +287,7 @@ def _semantic_errors(model: _DesignModel) -> list[tuple[str, tuple[str | int, ..
     for i, s in enumerate(model.system_prompt):
         if isinstance(s, str) and not s.strip():
             problems.append(("a system prompt must not be empty (use null for none)", ("system_prompt", i)))
-    for fname in ("instructions", "personas", "option_order", "scale_direction", "label_format", "system_prompt",
-                  "layout"):
+    for fname, _ in FACETS:
         seen: dict[str, int] = {}
         for i, v in enumerate(getattr(model, fname)):
             key = json.dumps(v.model_dump() if isinstance(v, BaseModel) else v, sort_keys=True)
@@ -290,7 +306,7 @@ class Design:
 
     Parameters
     ----------
-    instructions, personas, option_order, scale_direction, label_format, system_prompt, layout
+    instructions, personas, option_order, scale_direction, label_format, system_prompt, layout, option_position
         Levels of each facet (a single value is accepted for a one-level facet).
     fraction
         ``None`` for the full factorial; otherwise the share of variants to keep (``0 < fraction <= 1``), chosen
@@ -314,6 +330,7 @@ class Design:
     label_format: tuple[str, ...] = ("both",)
     system_prompt: tuple[str | None, ...] = (None,)
     layout: tuple[str, ...] = ("item",)
+    option_position: tuple[str, ...] = ("before_item",)
     fraction: float | None = None
     seed: int = 0
     name: str | None = None
@@ -433,6 +450,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "scale_direction": ("ascending", "descending"),
     "label_format": ("numbers", "words", "both", "letters"),
     "layout": ("item", "scale"),
+    "option_position": ("before_item", "after_item"),
 }
 
 

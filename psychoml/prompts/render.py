@@ -6,9 +6,15 @@ Layout of a rendered prompt
   persona (``"Suppose you are from Japan, in the context of work."``), separated by a blank line.  Personas go
   in the system message so that the user message, and with it the shared prompt prefix, is the same for every
   persona.
-* **user message**: the instruction text (see :mod:`psychoml.prompts.templates`), a blank line, the item text
-  (layout ``item``) or the numbered items (layout ``scale``), a blank line, ``Response options:`` with one
-  option per line in presented order, a blank line and what to answer.
+* **user message**, blocks separated by a blank line: the instruction text (see
+  :mod:`psychoml.prompts.templates`); ``Response options:`` with one option per line in presented order; what
+  to answer; the item text (layout ``item``) or the numbered items (layout ``scale``).  With
+  ``option_position="after_item"`` the order is instructions, item(s), options, what to answer.
+
+  The default, everything before the item, is how the printed questionnaires (and PsychoBench's LLM prompts)
+  explain the scale above the statements, and it makes everything up to the item the same for all items of a
+  part, so a local backend computes that prefix once (:class:`psychoml.backends.hf.HFBackend`) and scores each
+  item from its last few tokens.
 
 Response options
 ----------------
@@ -168,7 +174,12 @@ def render(instrument: Instrument | str, variant: Variant, item_ids: Sequence[st
     else:
         body = "\n".join(f"{k}. {it.text.strip()}" for k, it in enumerate(items, start=1))
     option_block = "Response options:\n" + "\n".join(option_line(o) for o in options)
-    user = "\n\n".join([instructions, body, option_block, _answer_instruction(fmt, options, layout)])
+    answer = _answer_instruction(fmt, options, layout)
+    if variant.facets["option_position"] == "after_item":
+        blocks = [instructions, body, option_block, answer]
+    else:
+        blocks = [instructions, option_block, answer, body]
+    user = "\n\n".join(blocks)
 
     persona = variant.facets["persona"]
     system_parts = [p for p in (variant.facets["system_prompt"], persona) if p]

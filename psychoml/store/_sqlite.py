@@ -420,6 +420,12 @@ class Store:
         rows = self.connection.execute("SELECT variant_id, facets FROM variants ORDER BY rowid").fetchall()
         return pd.DataFrame([{"variant": vid, **_loads(f)} for vid, f in rows])
 
+    def persona_fields(self) -> dict[str, dict[str, str]]:
+        """The placeholder values each templated persona was made from, by variant id (``{"country": "Japan"}``);
+        variants without a templated persona are absent."""
+        rows = self.connection.execute("SELECT variant_id, persona_fields FROM variants ORDER BY rowid").fetchall()
+        return {vid: _loads(f) for vid, f in rows if f}
+
     def responses(
         self,
         *,

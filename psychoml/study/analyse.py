@@ -23,6 +23,7 @@ from scipy import stats as sps
 
 from psychoml.errors import DataError, PsychomlError
 from psychoml.instruments import Instrument
+from psychoml.prompts import FACETS
 from psychoml.study.spec import AnalysesSpec
 
 __all__ = ["StudyResult", "analyse", "RESPONDENT"]
@@ -30,8 +31,9 @@ __all__ = ["StudyResult", "analyse", "RESPONDENT"]
 #: Columns that identify one administration (a "respondent").
 RESPONDENT = ["model", "persona", "variant", "sample"]
 
-#: Variant facets that describe the prompt itself (everything but the persona).
-PROMPT_FACETS = ("instruction", "option_order", "scale_direction", "label_format", "system_prompt", "layout")
+#: Variant facets that describe the prompt itself (everything but the persona): the facet columns of the
+#: response table that name what a prompt variant changed.
+PROMPT_FACETS = tuple(name for _, name in FACETS if name != "persona")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -320,15 +322,11 @@ def analyse(
     )
 
 
-#: facet columns of the response table that name what a prompt variant changed
-VARIANT_FACETS = ("instruction", "option_order", "scale_direction", "label_format", "system_prompt", "layout")
-
-
 def _label_variants(by_variant: pd.DataFrame, resp: pd.DataFrame) -> pd.DataFrame:
     """Add ``variant_label``: the facet levels that vary in the study (``"plain / reversed"``), for readers."""
     if by_variant.empty:
         return by_variant
-    facets = [f for f in VARIANT_FACETS if f in resp and resp[f].nunique(dropna=False) > 1]
+    facets = [f for f in PROMPT_FACETS if f in resp and resp[f].nunique(dropna=False) > 1]
     if not facets:
         by_variant["variant_label"] = by_variant["variant"].astype(str)
         return by_variant
