@@ -352,6 +352,41 @@ def test_recovery_grm_nuts():
     assert res.diagnostics["divergences"] == 0
 
 
+def simulate_gpcm(n: int, j: int, seed: int, k: int = 4):
+    """Muraki's (1992) GPCM written out: P(X = m) proportional to exp(sum_{v <= m} a (theta - b_v)), m = 0..k-1."""
+    rng = np.random.default_rng(seed)
+    a = rng.uniform(0.8, 2.0, j)
+    loc = np.clip(rng.normal(0, 0.8, j), -1.5, 1.5)
+    steps = loc[:, None] + np.linspace(-1.0, 1.0, k - 1) + rng.normal(0, 0.3, (j, k - 1))  # need not be ordered
+    theta = rng.normal(size=n)
+    numer = np.zeros((n, j, k))
+    for m in range(1, k):
+        numer[:, :, m] = numer[:, :, m - 1] + a * (theta[:, None] - steps[:, m - 1])
+    prob = np.exp(numer - numer.max(-1, keepdims=True))
+    prob /= prob.sum(-1, keepdims=True)
+    X = (rng.random((n, j))[:, :, None] > np.cumsum(prob, -1)).sum(-1).astype(float) + 1  # categories 1..k
+    return X, a, steps, theta
+
+
+@pytest.mark.slow
+def test_recovery_gpcm_nuts():
+    X, a, steps, theta = simulate_gpcm(800, 25, seed=2026)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = fit(X, "gpcm", "nuts", draws=200, tune=200, chains=2, seed=5)
+    items, persons = res.items, res.persons
+    assert np.corrcoef(items["a"], a)[0, 1] >= 0.9
+    # the step parameters b_v of Muraki's form are psychoml's b1..b{K-1} (= -d_v / a)
+    for v in range(steps.shape[1]):
+        assert np.corrcoef(items[f"b{v + 1}"], steps[:, v])[0, 1] >= 0.9
+    assert np.corrcoef(persons["theta"], theta)[0, 1] >= 0.95
+    parts = [_coverage(items, "a", a), _coverage(persons, "theta", theta)]
+    parts += [_coverage(items, f"b{v + 1}", steps[:, v]) for v in range(steps.shape[1])]
+    cover = np.concatenate(parts)
+    assert 0.85 <= cover.mean() <= 0.95  # 90% HDIs over 900 parameters: binomial sd 1 point
+    assert res.diagnostics["divergences"] == 0
+
+
 @pytest.mark.slow
 def test_lsat7_bayesian_2pl_within_two_sd_of_mirt():
     ref = json.loads((REF / "lsat7_mirt_2pl.json").read_text())

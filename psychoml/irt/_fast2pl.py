@@ -112,6 +112,36 @@ def _sum(v: np.ndarray, m: int) -> float:
     return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
+@numba.njit(cache=True, fastmath=False, error_model="numpy", inline="always")
+def _hierarchical_normal(x: np.ndarray, pos: int, J: int, mu_sd: float, sigma_rate: float, exponentiate: bool,
+                         out: np.ndarray, grad: np.ndarray) -> float:
+    """Log-density of a hierarchical normal block and its gradient (written into ``grad``).
+
+    ``x[pos]`` is mu ~ N(0, mu_sd), ``x[pos + 1]`` is s = log sigma with sigma ~ Gamma(2, sigma_rate) (its
+    density on s carries the log-Jacobian s: 2 log rate - lgamma(2) + s - rate e^s + s), and
+    ``x[pos + 2 : pos + 2 + J]`` are v_j ~ N(mu, sigma).  ``out[j]`` receives exp(v_j) when ``exponentiate``
+    (log slopes -> slopes), else v_j.
+    """
+    mu = x[pos]
+    s = x[pos + 1]
+    sig = math.exp(s)
+    lp = _normal(mu, 0.0, mu_sd)
+    grad[pos] = -mu / (mu_sd * mu_sd)
+    lp += 2.0 * math.log(sigma_rate) + 2.0 * s - sigma_rate * sig
+    grad[pos + 1] = 2.0 - sigma_rate * sig
+    first = pos + 2
+    inv2 = 1.0 / (sig * sig)
+    for j in range(J):
+        v = x[first + j]
+        r = v - mu
+        lp += -_LOG_2PI_HALF - s - 0.5 * r * r * inv2
+        grad[first + j] = -r * inv2
+        grad[pos] += r * inv2
+        grad[pos + 1] += -1.0 + r * r * inv2
+        out[j] = math.exp(v) if exponentiate else v
+    return lp
+
+
 @numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")
 def _logp_grad(x: np.ndarray, sgn: np.ndarray, one_pl: bool, hier: bool, work: np.ndarray,
                grad: np.ndarray) -> float:
@@ -144,24 +174,8 @@ def _logp_grad(x: np.ndarray, sgn: np.ndarray, one_pl: bool, hier: bool, work: n
         pos += 1
     else:
         if hier:
-            mu = x[pos]
-            s = x[pos + 1]
-            sig = math.exp(s)
-            lp += _normal(mu, 0.0, 0.5)
-            grad[pos] = -mu / 0.25
-            # Gamma(2, 5) on sigma = exp(s), with the log-Jacobian s: 2 log 5 - lgamma(2) + s - 5 e^s + s
-            lp += 2.0 * math.log(5.0) + 2.0 * s - 5.0 * sig
-            grad[pos + 1] = 2.0 - 5.0 * sig
+            lp += _hierarchical_normal(x, pos, J, 0.5, 5.0, True, a, grad)
             i_la = pos + 2
-            inv2 = 1.0 / (sig * sig)
-            for j in range(J):
-                la = x[i_la + j]
-                r = la - mu
-                lp += -_LOG_2PI_HALF - s - 0.5 * r * r * inv2
-                grad[i_la + j] = -r * inv2
-                grad[pos] += r * inv2
-                grad[pos + 1] += -1.0 + r * r * inv2
-                a[j] = math.exp(la)
             pos = i_la + J
         else:
             i_la = pos
@@ -173,24 +187,8 @@ def _logp_grad(x: np.ndarray, sgn: np.ndarray, one_pl: bool, hier: bool, work: n
             pos = i_la + J
     # --- intercepts ---------------------------------------------------------------------------------------------
     if hier:
-        mu = x[pos]
-        s = x[pos + 1]
-        sig = math.exp(s)
-        lp += _normal(mu, 0.0, 1.5)
-        grad[pos] = -mu / 2.25
-        # Gamma(2, 1) with the log-Jacobian: s - e^s + s
-        lp += 2.0 * s - sig
-        grad[pos + 1] = 2.0 - sig
+        lp += _hierarchical_normal(x, pos, J, 1.5, 1.0, False, d, grad)
         i_d = pos + 2
-        inv2 = 1.0 / (sig * sig)
-        for j in range(J):
-            dj = x[i_d + j]
-            r = dj - mu
-            lp += -_LOG_2PI_HALF - s - 0.5 * r * r * inv2
-            grad[i_d + j] = -r * inv2
-            grad[pos] += r * inv2
-            grad[pos + 1] += -1.0 + r * r * inv2
-            d[j] = dj
     else:
         i_d = pos
         for j in range(J):
