@@ -210,6 +210,25 @@ def test_foreign_files_are_refused_untouched(tmp_path: Path) -> None:
         store_mod.open(tmp_path / "no" / "such" / "folder.db")
 
 
+def test_a_reader_never_initialises_a_store_still_being_created(tmp_path: Path) -> None:
+    """sqlite creates a run's file before its schema; open(create=False) in that window neither writes nor passes."""
+    empty = tmp_path / "starting.db"
+    empty.touch()
+    with pytest.raises(StoreError, match="starting.db.*not found"):
+        store_mod.open(empty, create=False)
+    con = sqlite3.connect(empty)
+    con.execute("PRAGMA user_version = 0")  # a valid, table-less SQLite file (size > 0)
+    con.execute("VACUUM")
+    con.close()
+    assert empty.stat().st_size > 0
+    before = sha(empty)
+    with pytest.raises(StoreError, match="starting.db.*not found.*empty SQLite database"):
+        store_mod.open(empty, create=False)
+    assert sha(empty) == before
+    with store_mod.open(empty) as s:  # the writer (create=True) initialises it as before
+        assert s.counts() == {}
+
+
 def test_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
     with store_mod.open(path) as s:

@@ -641,6 +641,10 @@ def open(path: str | Path, *, create: bool = True) -> Store:
     try:
         if exists:
             _check_existing(p, con)
+            if not create and not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'").fetchone():
+                # An empty SQLite file is what a run's first moments leave (sqlite creates the file before the
+                # schema); a reader must not initialise it behind the writer's back.
+                raise StoreError(f"{p}: response store not found (an empty SQLite database)")
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA foreign_keys=ON")
