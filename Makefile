@@ -28,6 +28,7 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/lint-imports
+	$(BIN)/ruff check --quiet .
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
@@ -42,6 +43,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "InstrumentError": "psychoml.errors",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = ["DataError", "Instrument", "InstrumentError", "PsychomlError", "__version__", "load_instrument"]
 
 
 def __getattr__(name: str) -> Any:

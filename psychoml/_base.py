@@ -18,7 +18,7 @@ import pandas as pd
 
 from psychoml.errors import DataError
 
-__all__ = ["Result", "numeric_frame", "check_not_constant"]
+__all__ = ["Result", "check_not_constant", "numeric_frame"]
 
 
 def _fmt(value: Any) -> str:

@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
-    "PsychomlError",
-    "InstrumentError",
-    "ValidationError",
-    "DataError",
     "BackendError",
-    "TransientBackendError",
     "ConfigurationError",
-    "StoreError",
+    "DataError",
+    "InstrumentError",
     "ModelSpecError",
+    "PsychomlError",
+    "StoreError",
+    "TransientBackendError",
+    "ValidationError",
     "format_yaml_path",
 ]
 

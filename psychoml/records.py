@@ -28,15 +28,15 @@ from psychoml.errors import DataError
 from psychoml.prompts.messages import Message, Option
 
 __all__ = [
-    "ResponseStatus",
+    "KEY_VERSION",
+    "Answer",
     "Message",
     "Option",
     "Request",
-    "Answer",
+    "ResponseStatus",
     "ScoringMode",
     "request_key",
     "utc_now",
-    "KEY_VERSION",
 ]
 
 #: Bumped when the fields that enter a request key change meaning.
@@ -136,7 +136,7 @@ def request_key(content: Mapping[str, Any]) -> str:
 
 def utc_now() -> str:
     """ISO-8601 UTC timestamp with microseconds."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="microseconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)

@@ -78,10 +78,11 @@ def check_page(html_path: Path, screenshot: Path, *, timeout: float = 120) -> Pa
         common = FLAGS + [f"--user-data-dir={tmp}/profile", "--enable-logging=stderr", "--v=0",
                           "--virtual-time-budget=5000"]
         dom = subprocess.run([exe, *common, "--dump-dom", page.as_uri()], capture_output=True, text=True,
-                             timeout=timeout, env=env)
+                             timeout=timeout, env=env, check=False)
         shot = subprocess.run([exe, *common, f"--screenshot={screenshot}", "--window-size=1280,2000",
-                               html_path.resolve().as_uri()], capture_output=True, text=True, timeout=timeout, env=env)
-    m = re.search(r'<pre id="psychoml-probe">(.*?)</pre>', dom.stdout, re.S)
+                               html_path.resolve().as_uri()], capture_output=True, text=True, timeout=timeout, env=env,
+                              check=False)
+    m = re.search(r'<pre id="psychoml-probe">(.*?)</pre>', dom.stdout, re.DOTALL)
     if m is None:
         raise RuntimeError(f"the page never finished loading in chromium (rc={dom.returncode}): {dom.stderr[-2000:]}")
     probe = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"))

@@ -468,6 +468,65 @@ def test_cli_fit_select_estimate_evaluate(tmp_path, board, capsys):
     assert "zzz_unknown" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def board_2d():
+    """Two uncorrelated abilities, half the items loading on the second: where one dimension must lose."""
+    return simulate_leaderboard(300, 600, seed=3, rho=0.0, second_dimension_share=0.5, n_benchmarks=2)
+
+
+@pytest.mark.slow
+def test_two_dimensional_calibration_pipeline(board_2d, tmp_path):
+    from scipy.linalg import orthogonal_procrustes
+
+    one = fit_benchmark(board_2d.data)
+    two = fit_benchmark(board_2d.data, n_dims=2)
+    assert two.n_dims == 2 and two.converged and two.direction == (1.0, 0.0)
+    assert {"a1", "a2"} <= set(two.items.columns) and "a1" not in one.items.columns
+    assert two.loglik > one.loglik + 1000  # 2,780 log-likelihood units on this board
+    truth = board_2d.items
+    ok = ~truth["mislabelled"].to_numpy()
+    A_true = truth[["a1", "a2"]].to_numpy()[ok]
+    A_fit = two.slopes[ok]
+    R, _ = orthogonal_procrustes(A_fit, A_true)
+    assert np.corrcoef((A_fit @ R).ravel(), A_true.ravel())[0, 1] > 0.9
+    # a1 is the slope along the reference composite, a = MDISC signed by it
+    np.testing.assert_allclose(two.items["a"].abs(), np.hypot(two.items["a1"], two.items["a2"]))
+    precision, recall = _flag_precision_recall(two, truth["mislabelled"])
+    assert recall >= 0.8 and precision >= 0.9
+
+    cv1 = cross_validate_selection(board_2d.data, sizes=(60,), methods=("information",), folds=3)
+    cv2 = cross_validate_selection(board_2d.data, sizes=(60,), methods=("information",), folds=3,
+                                   fit_options={"n_dims": 2})
+    mae1 = cv1.mae_table("gpirt").loc[60]
+    mae2 = cv2.mae_table("gpirt").loc[60]
+    assert mae2["information"] < mae1["information"] and mae2["information"] < mae2["random"]  # 2.79 vs 3.20, 3.69
+
+    held_out = board_2d.data.matrix.iloc[:15]
+    ad = simulate_adaptive_testing(two, held_out, se_target=0.3)
+    summary = ad.summary()
+    assert summary.loc["mean_items", "adaptive"] < summary.loc["mean_items", "random"]
+    assert summary.loc["reached_target", "adaptive"] == 1.0
+
+    path = save_calibration(two, tmp_path / "two.npz")
+    back = load_calibration(path)
+    assert back.n_dims == 2 and back.direction == two.direction
+    sel = select_items(two, 40, method="information")
+    answers = held_out[list(sel.items)]
+    pd.testing.assert_frame_equal(estimate_accuracy(back, answers, selection=sel).table,
+                                  estimate_accuracy(two, answers, selection=sel).table)
+
+
+def test_two_dimensional_fit_from_the_cli_and_bad_dimensions(tmp_path, board, capsys):
+    from psychoml.cli import main
+
+    board.data.matrix.iloc[:60, :120].reset_index().to_csv(tmp_path / "m.csv", index=False)
+    assert main(["bench", "fit", str(tmp_path / "m.csv"), "--dims", "2", "-o", str(tmp_path / "c.json")]) == 0
+    assert "(2-D)" in capsys.readouterr().out
+    assert load_calibration(tmp_path / "c.json").n_dims == 2
+    with pytest.raises(DataError, match="n_dims"):
+        fit_benchmark(board.data.matrix.iloc[:60, :120], n_dims=0)
+
+
 def test_cli_reads_lm_eval_folder(tmp_path, capsys):
     from psychoml.cli import main
 

@@ -66,7 +66,7 @@ def test_unknown_instrument_and_debug_traceback(capsys):
     code, _, err = run(capsys, "instruments", "show", "no-such-instrument")
     assert code == 1 and "unknown instrument 'no-such-instrument'" in err
     proc = subprocess.run([sys.executable, "-m", "psychoml.cli", "--debug", "instruments", "show", "no-such"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode != 0 and "Traceback" in proc.stderr
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from psychoml.errors import DataError, InstrumentError
 from psychoml.instruments import GroupLevelWarning, json_schema, load, load_string, validate_file
@@ -256,7 +255,7 @@ def test_editions_replace_and_add_items(tmp_path):
     ed = base.edition("bfi11")
     assert ed.id == "bfi11" and len(ed.items) == 11
     assert ed.item_ids[1] == "bfi02b" and ed.item_ids[-1] == "bfi11"
-    assert [s.items for s in ed.scales if s.id == "agreeableness"][0] == ["bfi02b", "bfi07", "bfi11"]
+    assert next(s.items for s in ed.scales if s.id == "agreeableness") == ["bfi02b", "bfi07", "bfi11"]
     with pytest.raises(DataError, match="no edition 'x'"):
         base.edition("x")
 

@@ -435,6 +435,65 @@ def test_optional_samplers_name_their_install(monkeypatch):
 
 
 @pytest.mark.slow
+def test_numpyro_samples_the_same_posterior_as_nutpie():
+    """Two NUTS implementations of one posterior (nutpie on the numba density, numpyro on PyMC's graph) agree."""
+    from psychoml.irt.fit import IrtConvergenceWarning
+
+    X, a, b, _theta = simulate_2pl(300, 8, seed=14)
+    kw = {"draws": 600, "tune": 600, "chains": 2, "seed": 3, "progress": False}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", IrtConvergenceWarning)  # 2 short chains: R-hat ~1.02 on some theta is expected
+        ref = fit(X, "2pl", "nuts", **kw)
+        res = fit(X, "2pl", "numpyro", **kw)
+    assert res.method == "numpyro"
+    assert set(res.diagnostics) == {"max_rhat", "min_ess_bulk", "min_ess_tail", "divergences"}
+    assert res.diagnostics["max_rhat"] < 1.05
+    # Monte Carlo error of each mean is ~sd/sqrt(ESS) <= 0.07 sd at ESS >= 200, so two independent runs differ
+    # by more than 0.35 sd with probability < 1e-3 per parameter; a different posterior moves them far more
+    for col in ("a", "b"):
+        diff = (res.items[col] - ref.items[col]).abs() / ref.items[f"{col}_sd"]
+        assert diff.max() < 0.35, (col, diff.round(2).to_dict())
+    assert np.corrcoef(res.persons["theta"], ref.persons["theta"])[0, 1] > 0.99
+    assert np.corrcoef(res.items["b"], b)[0, 1] > 0.95 and np.corrcoef(res.items["a"], a)[0, 1] > 0.5
+
+
+@pytest.mark.slow
+def test_pathfinder_reports_its_pareto_k_and_warns_when_it_is_unreliable():
+    from psychoml.irt.fit import IrtConvergenceWarning
+
+    X, _a, b, _theta = simulate_2pl(100, 5, seed=14)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = fit(X, "2pl", "pathfinder", draws=300, seed=1, progress=False)
+    k = res.diagnostics["pareto_k"]
+    assert res.method == "pathfinder" and np.isfinite(k)
+    warned = [w for w in caught if issubclass(w.category, IrtConvergenceWarning)]
+    assert bool(warned) == (k > 0.7)
+    if warned:
+        assert "Pareto k" in str(warned[0].message) and "method='nuts'" in str(warned[0].message)
+    assert res.idata.posterior.sizes["draw"] == 300
+    assert np.corrcoef(res.items["b"], b)[0, 1] > 0.9  # the locations, at least, are right
+
+
+def test_pathfinder_pareto_k_threshold():
+    """The warning follows the PSIS rule k > 0.7 (Vehtari et al. 2024), read from the fit's sample_stats."""
+    import arviz as az
+
+    from psychoml.irt.fit import IrtConvergenceWarning, _diagnose_pathfinder
+
+    def idata(k: float) -> az.InferenceData:
+        return az.from_dict(posterior={"x": np.zeros((1, 5))}, sample_stats={"pareto_k": np.array(k)})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _diagnose_pathfinder(idata(0.5), warn=True) == {"pareto_k": 0.5}
+        assert _diagnose_pathfinder(idata(3.1), warn=False) == {"pareto_k": 3.1}
+    with pytest.warns(IrtConvergenceWarning, match=r"Pareto k is 3.10 \(> 0.7\)"):
+        _diagnose_pathfinder(idata(3.1), warn=True)
+    assert np.isnan(_diagnose_pathfinder(az.from_dict(posterior={"x": np.zeros((1, 5))}), warn=True)["pareto_k"])
+
+
+@pytest.mark.slow
 def test_two_dimensional_2pl_recovers_structure():
     rng = np.random.default_rng(13)
     n, j = 600, 12

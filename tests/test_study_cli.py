@@ -24,7 +24,7 @@ def test_invalid_study_file_is_located_and_touches_no_store(tmp_path, capsys):
     before = digest(store)
     study = tmp_path / "study.yaml"
     study.write_text("name: t\nstore: study.db\ninstruments: [svs56]\nmodels: ['simulated:grm']\nsamples: zero\n")
-    code, out, err = run(capsys, "run", str(study))
+    code, _out, err = run(capsys, "run", str(study))
     assert code == 1
     assert f"{study}:5 samples" in err and "Traceback" not in err
     assert digest(store) == before
@@ -34,17 +34,17 @@ def test_invalid_study_file_is_located_and_touches_no_store(tmp_path, capsys):
 def test_study_with_unknown_model_backend_touches_no_store(tmp_path, capsys):
     study = tmp_path / "study.yaml"
     study.write_text("name: t\nstore: new.db\ninstruments: [svs56]\nmodels: ['nosuch:model']\n")
-    code, out, err = run(capsys, "run", str(study))
+    code, _out, err = run(capsys, "run", str(study))
     assert code == 1 and "models" in err and "nosuch" in err
     assert not (tmp_path / "new.db").exists()
 
 
 def test_report_on_missing_store(tmp_path, capsys):
-    code, out, err = run(capsys, "report", str(tmp_path / "nope.db"), "-o", str(tmp_path / "r.html"))
+    code, _out, err = run(capsys, "report", str(tmp_path / "nope.db"), "-o", str(tmp_path / "r.html"))
     assert code == 1 and "nope.db" in err and "not found" in err
     assert not (tmp_path / "r.html").exists()
 
 
 def test_report_rejects_unknown_format(tmp_path, capsys):
-    code, out, err = run(capsys, "report", str(tmp_path / "x.db"), "--formats", "pdf")
+    code, _out, err = run(capsys, "report", str(tmp_path / "x.db"), "--formats", "pdf")
     assert code == 1 and "--formats" in err and "pdf" in err

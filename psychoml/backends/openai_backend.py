@@ -47,7 +47,7 @@ import email.utils
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from psychoml.backends._logprobs import TokenLogprob, option_distribution_from_top_logprobs

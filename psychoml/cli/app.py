@@ -166,10 +166,10 @@ def version() -> None:
     typer.echo(__version__)
 
 
-from psychoml.cli import commands as _commands  # noqa: E402,F401  (registers the remaining command groups)
-from psychoml.cli import stats_commands as _stats_commands  # noqa: E402,F401
-from psychoml.cli import reliability_commands as _reliability_commands  # noqa: E402,F401
-from psychoml.cli import prompts_commands as _prompts_commands  # noqa: E402,F401
-from psychoml.cli import admin_commands as _admin_commands  # noqa: E402,F401
-from psychoml.cli import irt_commands as _irt_commands  # noqa: E402,F401
-from psychoml.cli import bench_commands as _bench_commands  # noqa: E402,F401
+from psychoml.cli import admin_commands as _admin_commands  # noqa: F401
+from psychoml.cli import bench_commands as _bench_commands  # noqa: F401
+from psychoml.cli import commands as _commands  # noqa: F401  (registers the remaining command groups)
+from psychoml.cli import irt_commands as _irt_commands  # noqa: F401
+from psychoml.cli import prompts_commands as _prompts_commands  # noqa: F401
+from psychoml.cli import reliability_commands as _reliability_commands  # noqa: F401
+from psychoml.cli import stats_commands as _stats_commands  # noqa: F401

@@ -57,15 +57,15 @@ def bench_fit(
     metric: Annotated[str | None, typer.Option(help="lm-eval logs: per-sample metric (default acc/exact_match).")] = None,
     filter: Annotated[str | None, typer.Option("--filter", help="lm-eval logs: filter to keep.")] = None,
     fdr: Annotated[float, typer.Option(help="False-discovery rate of the mislabelled-item flag.")] = 0.05,
+    dims: Annotated[int, typer.Option(help="Ability dimensions (2+: multidimensional 2PL).")] = 1,
 ) -> None:
-    """Calibrate a benchmark (2PL by marginal ML) and flag bad items."""
-    from psychoml.irt import read_correctness
-    from psychoml.irt import fit_benchmark, save_calibration
+    """Calibrate a benchmark (2PL, or multidimensional 2PL, by marginal ML) and flag bad items."""
+    from psychoml.irt import fit_benchmark, read_correctness, save_calibration
 
     data = read_correctness(matrix, metric=metric, filter=filter)
-    fit = fit_benchmark(data, fdr=fdr)
+    fit = fit_benchmark(data, fdr=fdr, n_dims=dims)
     save_calibration(fit, out)
-    console.print(f"calibrated {fit.n_items} items on {fit.n_models} models in {fit.fit_seconds:.1f} s "
+    console.print(f"calibrated {fit.n_items} items on {fit.n_models} models ({fit.n_dims}-D) in {fit.fit_seconds:.1f} s "
                   f"(EM iterations {fit.n_iter}, converged {fit.converged}); wrote {out}")
     counts = fit.flag_counts()
     if len(counts):
@@ -118,8 +118,7 @@ def bench_estimate(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the estimates (CSV/Parquet).")] = None,
 ) -> None:
     """Estimate new models' full-benchmark accuracy from their answers on a subset."""
-    from psychoml.irt import read_correctness
-    from psychoml.irt import estimate_accuracy, load_calibration
+    from psychoml.irt import estimate_accuracy, load_calibration, read_correctness
 
     fit = load_calibration(calibration)
     sel = _read_selection(selection) if selection is not None else None
@@ -142,16 +141,16 @@ def bench_evaluate(
     estimator: Annotated[str, typer.Option(help="Estimator shown in the table (observed, irt, pirt, gpirt).")] = "gpirt",
     plot: Annotated[Path | None, typer.Option(help="Save the MAE-vs-n curve (.svg/.png/.pdf).")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the full CV table (CSV/Parquet).")] = None,
+    dims: Annotated[int, typer.Option(help="Ability dimensions of each fold's calibration.")] = 1,
 ) -> None:
     """Cross-validate subset selection: MAE of estimated accuracy vs subset size, random subsets as baseline."""
-    from psychoml.irt import read_correctness
-    from psychoml.irt import cross_validate_selection
+    from psychoml.irt import cross_validate_selection, read_correctness
 
     if estimator not in ("observed", "irt", "pirt", "gpirt"):
         raise DataError(f"--estimator: use observed, irt, pirt or gpirt, got {estimator!r}")
     cv = cross_validate_selection(read_correctness(matrix), sizes=_sizes(sizes),
                                   methods=[m.strip() for m in methods.split(",") if m.strip()], folds=folds, seed=seed,
-                                  max_folds=max_folds)
+                                  max_folds=max_folds, fit_options={"n_dims": dims})
     table = cv.mae_table(estimator)
     table["random (observed)"] = cv.mae_table("observed")["random"]
     table.index.name = "n"
@@ -172,8 +171,7 @@ def bench_adaptive(
     seed: Annotated[int, typer.Option(help="Seed of the random-order baseline.")] = 0,
 ) -> None:
     """Simulate adaptive testing vs random order: items needed to reach the target SE."""
-    from psychoml.irt import read_correctness
-    from psychoml.irt import load_calibration, simulate_adaptive_testing
+    from psychoml.irt import load_calibration, read_correctness, simulate_adaptive_testing
 
     res = simulate_adaptive_testing(load_calibration(calibration), read_correctness(answers), se_target=se, seed=seed)
     print_frame(res.summary(), title=f"Items needed to reach SE {se}", digits=2)

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pydantic
 
 from psychoml.errors import DataError, InstrumentError
 from psychoml.instruments.expr import Expression
@@ -24,7 +25,7 @@ from psychoml.instruments.schema import (
     Scale,
 )
 
-__all__ = ["Instrument", "load", "available", "validate_file", "load_string", "GroupLevelWarning"]
+__all__ = ["GroupLevelWarning", "Instrument", "available", "load", "load_string", "validate_file"]
 
 
 class GroupLevelWarning(UserWarning):
@@ -427,7 +428,7 @@ def validate_file(path: str | Path) -> Instrument:
             inst.edition(ed.id)
         except InstrumentError as exc:
             raise doc.error(exc.message, exc.path or ("editions",)) from None
-        except Exception as exc:  # pydantic re-validation of a derived edition
+        except pydantic.ValidationError as exc:  # re-validation of the derived edition's spec
             idx = [e.id for e in spec.editions].index(ed.id)
             raise doc.error(f"edition {ed.id!r} does not validate: {exc}", ("editions", idx)) from None
     return inst

@@ -12,7 +12,7 @@ import yaml
 
 from psychoml.errors import InstrumentError
 
-__all__ = ["read_yaml", "validate_model", "data_dir", "shipped_files"]
+__all__ = ["data_dir", "read_yaml", "shipped_files", "validate_model"]
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -87,7 +87,7 @@ def read_yaml(path: str | Path | None = None, *, text: str | None = None, source
             raise error_cls(f"cannot read file ({exc})", file=source) from None
     source = source or "<string>"
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # safe: a SafeLoader subclass
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -121,8 +121,7 @@ def validate_model(model: type[pydantic.BaseModel], doc: YamlDocument,
         if err["type"] == "missing":
             loc = [*loc, err["loc"][-1]]
         msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+        msg = msg.removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = f"unknown field {loc[-1]!r}" if loc else "unknown field"
         elif err["type"] == "missing":
@@ -138,9 +137,7 @@ def _document_path(data: Any, loc: Sequence[str | int]) -> list[str | int]:
     """The part of a pydantic error location that names places in the document (not union tags or validators)."""
     node, out = data, []
     for p in loc:
-        if isinstance(node, dict) and p in node:
-            node = node[p]
-        elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
+        if (isinstance(node, dict) and p in node) or (isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node)):
             node = node[p]
         else:
             continue

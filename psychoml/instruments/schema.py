@@ -23,20 +23,20 @@ from psychoml.errors import InstrumentError
 from psychoml.instruments.expr import Expression, ExpressionError
 
 __all__ = [
-    "Citation",
-    "Terms",
-    "ResponseScale",
-    "Instructions",
-    "Part",
-    "Item",
-    "Scale",
-    "RespondentMean",
     "Check",
+    "Citation",
+    "Edition",
     "Index",
+    "Instructions",
+    "InstrumentSpec",
+    "Item",
     "NormRow",
     "NormTable",
-    "Edition",
-    "InstrumentSpec",
+    "Part",
+    "RespondentMean",
+    "ResponseScale",
+    "Scale",
+    "Terms",
     "json_schema",
 ]
 

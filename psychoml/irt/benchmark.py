@@ -45,7 +45,7 @@ from scipy.special import expit, log_expit, logsumexp
 from psychoml._base import Result
 from psychoml.errors import DataError
 from psychoml.irt._bench_io import CorrectnessMatrix, correctness_matrix, read_correctness
-from psychoml.irt._mml import fit_2pl_mml, normal_quadrature
+from psychoml.irt._mml import fit_2pl_mml, fit_m2pl_mml, normal_quadrature, product_quadrature
 
 __all__ = [
     "SELECTION_METHODS",
@@ -67,6 +67,7 @@ __all__ = [
 
 SELECTION_METHODS = ("information", "anchor", "stratified", "random")
 _N_NODES = 61  # Gauss-Hermite nodes for scoring new models (as eap_theta's default)
+_N_NODES_MD = 31  # per dimension for multidimensional calibrations (31^2 = 961 nodes)
 
 
 def _as_matrix(data: Any, name: str = "data") -> CorrectnessMatrix:
@@ -99,13 +100,20 @@ class BenchmarkFitResult(Result):
     ----------
     items
         One row per item: ``benchmark``, ``n_models``, ``p_correct``, ``a`` (discrimination), ``a_se``,
-        ``d`` (intercept), ``b`` (difficulty ``-d/a``), ``z_a`` (signed root of the likelihood-ratio
-        statistic for ``a = 0``), ``q_negative`` (BH-adjusted one-sided p-value for ``a < 0``),
-        ``information`` (mean item information over ``ability_range``), ``flag`` ("" when fine).
+        ``d`` (intercept), ``b`` (difficulty ``-d/a``), ``z_a`` (signed normal score of the likelihood-ratio
+        test of ``a = 0``), ``q_negative`` (BH-adjusted one-sided p-value for ``a < 0``),
+        ``information`` (mean item information over ``ability_range``), ``flag`` ("" when fine).  With
+        ``n_dims > 1`` also the slopes ``a1``, ``a2``, ... on the principal axes of the slope matrix (``a1``
+        along the reference composite, the others orthogonal contrasts); ``a`` is then the multidimensional
+        discrimination ``MDISC = ||A_j||`` signed by ``a1``, and ``b = -d / a`` the multidimensional difficulty
+        (Reckase 2009, ch. 5).
     theta, theta_se
-        EAP ability and posterior sd of each training model.
+        EAP ability and posterior sd of each training model (with ``n_dims > 1``: along the reference
+        composite, the direction ``direction`` that the items' slopes share most; Reckase 2009, ch. 5).
     matrix
         The training correctness matrix (models x items), kept for selection and gp-IRT weights.
+    n_dims, direction
+        Number of ability dimensions and the unit vector of the reference composite (``(1.0,)`` in 1-D).
     """
 
     items: pd.DataFrame
@@ -118,9 +126,17 @@ class BenchmarkFitResult(Result):
     fit_seconds: float = 0.0
     ability_range: tuple[float, float] = (-2.0, 2.0)
     fdr: float = 0.05
+    n_dims: int = 1
+    direction: tuple[float, ...] = (1.0,)
 
     def to_frame(self) -> pd.DataFrame:
         return self.items
+
+    @property
+    def slopes(self) -> np.ndarray:
+        """Item slopes as an ``(n_items, n_dims)`` array (the ``a`` column in 1-D, ``a1``, ``a2``, ... otherwise)."""
+        cols = ["a"] if self.n_dims == 1 else [f"a{k + 1}" for k in range(self.n_dims)]
+        return self.items[cols].to_numpy(dtype=float)
 
     @property
     def n_models(self) -> int:
@@ -144,16 +160,22 @@ class BenchmarkFitResult(Result):
         return self.items.loc[self.items["flag"] != "", "flag"].value_counts()
 
 
-def fit_benchmark(data: Any, *, ability_range: tuple[float, float] = (-2.0, 2.0), near_zero: float = 0.25,
-                  fdr: float = 0.05, max_slope: float = 6.0, n_quad: int = 41, max_iter: int = 150,
-                  tol: float = 1e-4) -> BenchmarkFitResult:
-    """Calibrate a benchmark: a 2PL fitted by marginal ML on the models' correctness matrix.
+def fit_benchmark(data: Any, *, n_dims: int = 1, ability_range: tuple[float, float] = (-2.0, 2.0),
+                  near_zero: float = 0.25, fdr: float = 0.05, max_slope: float = 6.0, n_quad: int | None = None,
+                  max_iter: int = 150, tol: float = 1e-4) -> BenchmarkFitResult:
+    """Calibrate a benchmark: a 2PL (or multidimensional 2PL) fitted by marginal ML on the correctness matrix.
 
     Parameters
     ----------
     data
         Models x items correctness: a :class:`CorrectnessMatrix`, a wide/long DataFrame or a file path
         (see :func:`read_correctness`).  NaN = item not administered to that model.
+    n_dims
+        Ability dimensions.  1: the 2PL.  2 or more: the exploratory multidimensional 2PL
+        (:func:`psychoml.irt._mml.fit_m2pl_mml`; R: ``mirt::mirt(data, n_dims, "2PL")``), for leaderboards whose
+        models differ in more than one ability (say knowledge and reasoning).  Items are then described along
+        the reference composite (see :class:`BenchmarkFitResult`), and selection, scoring and adaptive testing
+        use the full slope vectors.
     ability_range
         Range of ability (on the N(0, 1) scale of the training models) over which the mean item
         information is reported.
@@ -167,7 +189,8 @@ def fit_benchmark(data: Any, *, ability_range: tuple[float, float] = (-2.0, 2.0)
         are capped at ``max_slope`` keeping the difficulty ``b``, and the item is flagged
         ``unstable_slope`` (left out of information-based selection).
     n_quad, max_iter, tol
-        Passed to :func:`psychoml.irt._mml.fit_2pl_mml` (R: ``mirt::mirt(data, 1, "2PL")``).
+        Quadrature nodes (per dimension; default 41 in 1-D, 21 per dimension otherwise), iterations and
+        tolerance of the EM (:func:`psychoml.irt._mml.fit_2pl_mml`; R: ``mirt::mirt(data, 1, "2PL")``).
 
     Notes
     -----
@@ -175,7 +198,9 @@ def fit_benchmark(data: Any, *, ability_range: tuple[float, float] = (-2.0, 2.0)
     and weak models pass, so its slope is negative.  For each item the likelihood-ratio statistic of
     ``a = 0`` is computed from the final E-step (expected counts ``r_jq``, ``n_jq`` per quadrature node):
     ``LR = 2 [sum_q r log P + (n - r) log(1 - P) - n (p log p + (1-p) log(1-p))]`` with ``p`` the item's
-    proportion correct; ``z_a = sign(a) sqrt(LR)`` is approximately N(0, 1) under ``a = 0``.  The
+    proportion correct; ``z_a = sign(a) sqrt(LR)`` is approximately N(0, 1) under ``a = 0``.  With ``n_dims``
+    dimensions LR has ``n_dims`` degrees of freedom and ``z_a = sign(a) Phi^-1(1 - P(chi2_K > LR) / 2)``, the
+    sign being that of the slope along the reference composite.  The
     one-sided p-values ``Phi(z_a)`` are adjusted by Benjamini-Hochberg and items with
     ``q_negative <= fdr`` are flagged ``mislabelled`` (strong models fail, weak ones pass, more than
     chance allows).  Negative slopes that are not significant are flagged ``negative_discrimination``.
@@ -198,39 +223,75 @@ def fit_benchmark(data: Any, *, ability_range: tuple[float, float] = (-2.0, 2.0)
     use = ~constant
     if use.sum() < 2:
         raise DataError("data: fewer than 2 items vary across models; nothing to calibrate")
+    if not isinstance(n_dims, (int, np.integer)) or n_dims < 1:
+        raise DataError(f"n_dims: must be a positive integer, got {n_dims!r}")
+    if n_dims > 1 and use.sum() <= 2 * n_dims:
+        raise DataError(f"n_dims: {n_dims} dimensions need more than {2 * n_dims} varying items, got {use.sum()}")
     t0 = time.perf_counter()
-    mml = fit_2pl_mml(X[:, use], n_quad=n_quad, max_iter=max_iter, tol=tol)
+    if n_dims == 1:
+        mml = fit_2pl_mml(X[:, use], n_quad=n_quad or 41, max_iter=max_iter, tol=tol)
+        fitted_A, fitted_d = mml.a[:, None], mml.d
+    else:
+        mmd = fit_m2pl_mml(X[:, use], n_dims=int(n_dims), n_quad=n_quad or 21, max_iter=max_iter, tol=tol)
+        fitted_A, fitted_d = mmd.A, mmd.d
     seconds = time.perf_counter() - t0
-    a = np.zeros(n_items)
+    A = np.zeros((n_items, n_dims))
     d = np.zeros(n_items)
-    a[use], d[use] = mml.a, mml.d
+    A[use], d[use] = fitted_A, fitted_d
+    if n_dims > 1:
+        # Report the slopes on the principal axes of A'A: a1 along the reference composite, a2, ... orthogonal
+        # to it.  Any rotation fits equally well under theta ~ N(0, I); this one reads as "general ability"
+        # plus contrasts, where the EM's own (first item on the first axis) depends on the column order.
+        _, vecs = np.linalg.eigh(A[use].T @ A[use])
+        axes = vecs[:, ::-1] * np.where(np.sum(A[use] @ vecs[:, ::-1], axis=0) >= 0, 1.0, -1.0)
+        A = A @ axes
+    u = _reference_direction(A[use])
+    a_dir = A @ u  # slope along the reference composite (= a in 1-D)
+    a = np.sign(a_dir) * np.sqrt((A**2).sum(axis=1)) if n_dims > 1 else A[:, 0]
     unstable = np.abs(a) > max_slope
     if unstable.any():
-        b_keep = -d[unstable] / a[unstable]
-        a[unstable] = np.sign(a[unstable]) * max_slope
-        d[unstable] = -a[unstable] * b_keep
+        shrink = max_slope / np.abs(a[unstable])  # keeps the difficulty -d/a and the slope's direction
+        A[unstable] *= shrink[:, None]
+        d[unstable] *= shrink
+        a_dir[unstable] *= shrink
+        a[unstable] *= shrink
     d[constant] = np.log((n_obs[constant] * p[constant] + 0.5) / (n_obs[constant] * (1 - p[constant]) + 0.5))
 
-    nodes, qw = normal_quadrature(_N_NODES)
-    post = _posterior(X, a, d, nodes, np.log(qw))
-    theta = post @ nodes
-    theta_se = np.sqrt(np.maximum(post @ nodes**2 - theta**2, 0.0))
+    nodes, qw = _ability_quadrature(n_dims)
+    post = _posterior(X, A, d, nodes, np.log(qw))
+    along = nodes @ u
+    theta = post @ along
+    theta_se = np.sqrt(np.maximum(post @ along**2 - theta**2, 0.0))
 
     # E-step expected counts per item and node, at the estimates
     Xo = np.where(M, X, 0.0)
     R = Xo.T @ post
     N = M.T.astype(float) @ post
-    z = np.outer(a, nodes) + d[:, None]
+    z = A @ nodes.T + d[:, None]
     lp, lq = log_expit(z), log_expit(-z)
     q1 = (R * lp + (N - R) * lq).sum(axis=1)
     p0 = np.clip(R.sum(axis=1) / N.sum(axis=1), 1e-12, 1 - 1e-12)
     q0 = N.sum(axis=1) * (p0 * np.log(p0) + (1 - p0) * np.log1p(-p0))
     lr = np.maximum(2.0 * (q1 - q0), 0.0)
-    z_a = np.where(use, np.sign(a) * np.sqrt(lr), 0.0)
+    if n_dims == 1:
+        z_a = np.where(use, np.sign(a) * np.sqrt(lr), 0.0)
+    else:
+        z_a = np.where(use, np.sign(a) * stats.norm.isf(np.maximum(stats.chi2.sf(lr, n_dims), 1e-300) / 2), 0.0)
+    # standard error of a from the information of (A_j, d_j) in the final E-step (each item given the others and
+    # the ability distribution, as mirt's item-wise SEs); delta method for MDISC.  In several dimensions the
+    # rotation is not a parameter of one item, so no item carries the constraint the EM used to fix it.
     W = N * expit(z) * expit(-z)
-    h_aa, h_ad, h_dd = W @ nodes**2, W @ nodes, W.sum(axis=1)
-    det = h_aa * h_dd - h_ad**2
-    a_se = np.where(use & (det > 0), np.sqrt(np.where(det > 0, h_dd / np.where(det > 0, det, 1.0), np.nan)), np.nan)
+    design = np.column_stack([nodes, np.ones(len(nodes))])
+    H = np.einsum("jq,qk,ql->jkl", W, design, design, optimize=True)
+    g = np.zeros((n_items, n_dims + 1))
+    g[:, :n_dims] = A / np.where(np.abs(a) > 0, np.abs(a), 1.0)[:, None] if n_dims > 1 else 1.0
+    with np.errstate(invalid="ignore"):
+        ok = use & (np.linalg.det(H) > 1e-12)
+        var_a = np.full(n_items, np.nan)
+        if ok.any():
+            sol = np.linalg.solve(H[ok], g[ok][:, :, None])[:, :, 0]
+            var_a[ok] = (g[ok] * sol).sum(axis=1)
+        a_se = np.sqrt(np.where(var_a > 0, var_a, np.nan))
     q_neg = np.ones(n_items)
     q_neg[use] = _bh(stats.norm.cdf(z_a[use]))
 
@@ -238,8 +299,8 @@ def fit_benchmark(data: Any, *, ability_range: tuple[float, float] = (-2.0, 2.0)
     if not lo < hi:
         raise DataError(f"ability_range: lower bound {lo} must be below upper bound {hi}")
     grid = np.linspace(lo, hi, 21)
-    P = expit(np.outer(grid, a) + d)
-    info = (a**2 * P * (1 - P)).mean(axis=0)
+    P = expit(np.outer(grid, a_dir) + d)  # along the reference composite: theta = t * u
+    info = (a_dir**2 * P * (1 - P)).mean(axis=0)
 
     flag = np.full(n_items, "", dtype=object)
     flag[(a >= 0) & (a < near_zero) & use] = "low_discrimination"
@@ -250,24 +311,56 @@ def fit_benchmark(data: Any, *, ability_range: tuple[float, float] = (-2.0, 2.0)
     flag[p == 0.0] = "all_wrong"
     with np.errstate(divide="ignore", invalid="ignore"):
         b = np.where(a != 0, -d / a, np.nan)
-    items = pd.DataFrame({
-        "benchmark": cm.benchmarks.reindex(cm.matrix.columns).to_numpy(), "n_models": n_obs, "p_correct": p,
-        "a": a, "a_se": a_se, "d": d, "b": b, "z_a": z_a, "q_negative": q_neg, "information": info, "flag": flag,
-    }, index=pd.Index(cm.matrix.columns, name="item"))
+    columns = {"benchmark": cm.benchmarks.reindex(cm.matrix.columns).to_numpy(), "n_models": n_obs,
+               "p_correct": p, "a": a, "a_se": a_se, "d": d, "b": b}
+    if n_dims > 1:
+        columns.update({f"a{k + 1}": A[:, k] for k in range(n_dims)})
+    columns.update({"z_a": z_a, "q_negative": q_neg, "information": info, "flag": flag})
+    items = pd.DataFrame(columns, index=pd.Index(cm.matrix.columns, name="item"))
+    res = mml if n_dims == 1 else mmd
     return BenchmarkFitResult(items=items, theta=pd.Series(theta, index=cm.matrix.index, name="theta"),
                               theta_se=pd.Series(theta_se, index=cm.matrix.index, name="theta_se"),
-                              matrix=cm.matrix, loglik=float(mml.loglik), n_iter=int(mml.n_iter),
-                              converged=bool(mml.converged), fit_seconds=seconds,
-                              ability_range=(float(lo), float(hi)), fdr=fdr)
+                              matrix=cm.matrix, loglik=float(res.loglik), n_iter=int(res.n_iter),
+                              converged=bool(res.converged), fit_seconds=seconds,
+                              ability_range=(float(lo), float(hi)), fdr=fdr, n_dims=int(n_dims),
+                              direction=tuple(float(x) for x in u))
+
+
+def _reference_direction(A: np.ndarray) -> np.ndarray:
+    """Unit vector of the reference composite: the leading eigenvector of ``A'A`` (Reckase 2009, sec. 5.3),
+    signed so that most items load positively on it.  ``(1,)`` in one dimension."""
+    if A.shape[1] == 1:
+        return np.ones(1)
+    _, vecs = np.linalg.eigh(A.T @ A)
+    u = vecs[:, -1]
+    return u if np.sum(A @ u) >= 0 else -u
+
+
+def _ability_quadrature(n_dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes ``(n_nodes, n_dims)`` and weights for EAP scoring under N(0, I)."""
+    if n_dims == 1:
+        nodes, w = normal_quadrature(_N_NODES)
+        return nodes[:, None], w
+    return product_quadrature(_N_NODES_MD, n_dims)
 
 
 def _posterior(X: np.ndarray, a: np.ndarray, d: np.ndarray, nodes: np.ndarray, log_w: np.ndarray) -> np.ndarray:
-    """Posterior weights (rows x nodes) of ability given 0/1/NaN answers X to items (a, d)."""
+    """Posterior weights (rows x nodes) of ability given 0/1/NaN answers X to items (slopes a, intercepts d).
+
+    ``a`` is ``(n_items,)`` or ``(n_items, n_dims)``, ``nodes`` ``(n_nodes,)`` or ``(n_nodes, n_dims)``.
+    """
     M = ~np.isnan(X)
     Xo = np.where(M, X, 0.0)
-    z = np.outer(nodes, a) + d
+    z = _linear(nodes, a) + d
     ll = Xo @ log_expit(z).T + (M - Xo) @ log_expit(-z).T + log_w
     return np.exp(ll - logsumexp(ll, axis=1, keepdims=True))
+
+
+def _linear(nodes: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``theta . a_j`` for every node and item (nodes x items)."""
+    if a.ndim == 1 or a.shape[1] == 1:
+        return np.outer(nodes[:, 0] if nodes.ndim == 2 else nodes, a.ravel())
+    return nodes @ a.T
 
 
 # ------------------------------------------------------------------------------------------------- select
@@ -331,7 +424,9 @@ def select_items(fit: BenchmarkFitResult, n: int, *, method: str = "information"
         item maximising ``sum_g log(1 + T_g(S + i)) - log(1 + T_g(S))`` where ``T_g`` is the test
         information at grid point ``g`` (1 = precision of the N(0, 1) prior), i.e. it minimises the
         average log posterior variance of ability over the range (Fisher information selection; the
-        logarithm spreads the information over the range instead of piling it at one point).
+        logarithm spreads the information over the range instead of piling it at one point).  With
+        ``n_dims > 1`` the same with information matrices and log-determinants over a grid of the
+        ability square (:func:`_d_optimal_picks`).
         ``"anchor"``: tinyBenchmarks anchor points - k-means (k = n) on the items' correctness vectors
         over the training models (``embedding="correctness"``) or on their IRT parameters
         (``embedding="irt"``); the item nearest each centroid represents its cluster, weighted by the
@@ -371,20 +466,8 @@ def select_items(fit: BenchmarkFitResult, n: int, *, method: str = "information"
         sub = pool[pool["benchmark"] == bench]
         ids = sub.index.to_numpy()
         if method == "information":
-            grid = np.linspace(lo, hi, 21)
-            P = expit(np.outer(grid, sub["a"].to_numpy()) + sub["d"].to_numpy())
-            info = sub["a"].to_numpy() ** 2 * P * (1 - P)  # grid x items
-            total = np.ones(len(grid))
-            free = np.ones(len(ids), dtype=bool)
-            picks = []
-            for _ in range(int(k)):
-                gain = np.log1p(info / total[:, None]).sum(axis=0)
-                gain[~free] = -np.inf
-                j = int(np.argmax(gain))
-                picks.append(j)
-                free[j] = False
-                total += info[:, j]
-            sel = ids[picks]
+            sel = ids[_d_optimal_picks(fit.slopes[fit.items.index.get_indexer(ids)], sub["d"].to_numpy(), int(k),
+                                       lo, hi)]
             w = np.full(len(sel), 1.0 / len(sel))
         elif method == "anchor":
             from sklearn.cluster import KMeans
@@ -393,7 +476,7 @@ def select_items(fit: BenchmarkFitResult, n: int, *, method: str = "information"
                 E = fit.matrix[ids].to_numpy(dtype=float).T
                 E = np.where(np.isnan(E), np.nanmean(E, axis=1, keepdims=True), E)
             else:
-                E = np.column_stack([sub["a"].to_numpy(), sub["d"].to_numpy()])
+                E = np.column_stack([fit.slopes[fit.items.index.get_indexer(ids)], sub["d"].to_numpy()])
                 E = (E - E.mean(axis=0)) / np.where(E.std(axis=0) > 0, E.std(axis=0), 1.0)
             km = KMeans(n_clusters=int(k), n_init=3, random_state=seed).fit(E)
             dist = ((E - km.cluster_centers_[km.labels_]) ** 2).sum(axis=1)
@@ -430,6 +513,35 @@ def select_items(fit: BenchmarkFitResult, n: int, *, method: str = "information"
                                lambdas=lambdas)
 
 
+def _d_optimal_picks(A: np.ndarray, d: np.ndarray, k: int, lo: float, hi: float) -> list[int]:
+    """Greedy Bayesian D-optimal design for a (multidimensional) 2PL over the grid ``[lo, hi]^n_dims``.
+
+    With ``T_g`` the test information matrix at grid point ``g`` plus the N(0, I) prior's ``I``, adding item ``i``
+    raises ``log det T_g`` by ``log(1 + P Q a_i' T_g^-1 a_i)`` (matrix determinant lemma); the item with the
+    largest sum over the grid is added.  In one dimension this is ``log(1 + a^2 P Q / T_g)`` summed over 21
+    points (see :func:`select_items`); with more, 7 points per axis (Segall 1996, *Psychometrika* 61:331, for
+    the D-optimal criterion in multidimensional adaptive testing).
+    """
+    n_dims = A.shape[1]
+    axis = np.linspace(lo, hi, 21 if n_dims == 1 else 7)
+    grid = np.stack(np.meshgrid(*([axis] * n_dims), indexing="ij"), axis=-1).reshape(-1, n_dims)
+    P = expit(grid @ A.T + d)
+    W = P * (1 - P)  # grid x items
+    T = np.tile(np.eye(n_dims), (len(grid), 1, 1))
+    free = np.ones(len(d), dtype=bool)
+    picks: list[int] = []
+    for _ in range(k):
+        C = np.linalg.inv(T)
+        quad = np.einsum("ik,gkl,il->gi", A, C, A, optimize=True)
+        gain = np.log1p(W * quad).sum(axis=0)
+        gain[~free] = -np.inf
+        j = int(np.argmax(gain))
+        picks.append(j)
+        free[j] = False
+        T += W[:, j, None, None] * np.outer(A[j], A[j])[None]
+    return picks
+
+
 # ------------------------------------------------------------------------------------------------- estimate
 @dataclasses.dataclass(frozen=True, repr=False)
 class AccuracyEstimateResult(Result):
@@ -454,11 +566,13 @@ class _Calib:
     def __init__(self, fit: BenchmarkFitResult) -> None:
         self.items = fit.items
         self.index = {k: i for i, k in enumerate(fit.items.index)}
-        self.a = fit.items["a"].to_numpy(dtype=float)
+        self.a = fit.slopes  # items x dims
         self.d = fit.items["d"].to_numpy(dtype=float)
-        self.nodes, qw = normal_quadrature(_N_NODES)
+        self.u = np.asarray(fit.direction, dtype=float)
+        self.grid, qw = _ability_quadrature(fit.n_dims)  # nodes x dims
+        self.nodes = self.grid @ self.u  # each node's position along the reference composite
         self.log_w = np.log(qw)
-        self.P = expit(np.outer(self.nodes, self.a) + self.d)  # nodes x items
+        self.P = expit(_linear(self.grid, self.a) + self.d)  # nodes x items
         self.bench = fit.items["benchmark"].to_numpy()
         self.bench_names = list(dict.fromkeys(self.bench))
         self.bench_idx = {b: np.flatnonzero(self.bench == b) for b in self.bench_names}
@@ -469,7 +583,7 @@ def _score(cal: _Calib, Y: np.ndarray, cols: np.ndarray, w: np.ndarray, lambdas:
     """Estimators for rows Y (models x len(cols), 0/1/NaN) answered on item columns ``cols``."""
     M = ~np.isnan(Y)
     Yo = np.where(M, Y, 0.0)
-    post = _posterior(Y, cal.a[cols], cal.d[cols], cal.nodes, cal.log_w)
+    post = _posterior(Y, cal.a[cols], cal.d[cols], cal.grid, cal.log_w)
     theta = post @ cal.nodes
     theta_se = np.sqrt(np.maximum(post @ cal.nodes**2 - theta**2, 0.0))
     out: dict[str, dict[str, np.ndarray]] = {}
@@ -771,6 +885,11 @@ def simulate_adaptive_testing(fit: BenchmarkFitResult, answers: Any, *, se_targe
     is revealed - until the posterior sd reaches ``se_target``.  The same update with items in a random
     (seeded) order is the baseline.  The pool is the calibrated items (unflagged ones by default) that
     the model answered.
+
+    For a multidimensional calibration the posterior lives on the product quadrature, the next item
+    maximises the gain in ``log det`` of the posterior information, ``P Q a' Sigma a`` at the EAP with
+    ``Sigma`` the posterior covariance (Segall 1996), and the stopping SE is that of the ability along
+    the reference composite (the ``theta`` reported).
     """
     if se_target <= 0:
         raise DataError(f"se_target: must be positive, got {se_target}")
@@ -782,9 +901,9 @@ def simulate_adaptive_testing(fit: BenchmarkFitResult, answers: Any, *, se_targe
     cols = np.array([cal.index[i] for i in pool_items], dtype=int)
     Y = ans[pool_items].to_numpy(dtype=float)
     avail = ~np.isnan(Y)
-    a, d = cal.a[cols], cal.d[cols]
-    lP = log_expit(np.outer(cal.nodes, a) + d)  # nodes x pool
-    lQ = log_expit(-(np.outer(cal.nodes, a) + d))
+    a, d = cal.a[cols], cal.d[cols]  # a: pool x dims
+    lP = log_expit(_linear(cal.grid, a) + d)  # nodes x pool
+    lQ = log_expit(-(_linear(cal.grid, a) + d))
     m, c = Y.shape
     steps = int(min(max_items, c))
     rng = np.random.default_rng(seed)
@@ -808,9 +927,15 @@ def simulate_adaptive_testing(fit: BenchmarkFitResult, answers: Any, *, se_targe
             active = np.isnan(needed) & ~used.all(axis=1)
             if step == steps or not active.any():
                 break
-            if order == "adaptive":
-                p = expit(np.outer(theta[active], a) + d)
-                score = a**2 * p * (1 - p)
+            if order == "adaptive" and fit.n_dims == 1:
+                p = expit(np.outer(theta[active], a[:, 0]) + d)
+                score = a[:, 0] ** 2 * p * (1 - p)
+            elif order == "adaptive":
+                pa = post[active]
+                mean = pa @ cal.grid  # EAP vectors
+                cov = np.einsum("mq,qk,ql->mkl", pa, cal.grid, cal.grid) - mean[:, :, None] * mean[:, None, :]
+                p = expit(mean @ a.T + d)
+                score = p * (1 - p) * np.einsum("ik,mkl,il->mi", a, cov, a, optimize=True)
             else:
                 score = -rank[active].astype(float)
             score = np.where(used[active], -np.inf, score)
@@ -820,7 +945,7 @@ def simulate_adaptive_testing(fit: BenchmarkFitResult, answers: Any, *, se_targe
             logpost[rows] += np.where(y[:, None] == 1.0, lP[:, j].T, lQ[:, j].T)
             used[rows, j] = True
         results[order] = (needed, theta, se)
-    full_post = _posterior(Y, a, d, cal.nodes, cal.log_w)
+    full_post = _posterior(Y, a, d, cal.grid, cal.log_w)
     per_model = pd.DataFrame({
         "items_adaptive": results["adaptive"][0], "items_random": results["random"][0],
         "theta_adaptive": results["adaptive"][1], "theta_random": results["random"][1],
@@ -947,7 +1072,7 @@ def save_calibration(fit: BenchmarkFitResult, path: str | Path) -> Path:
             "converged": fit.converged, "fit_seconds": fit.fit_seconds, "ability_range": list(fit.ability_range),
             "fdr": fit.fdr, "items": json.loads(fit.items.to_json(orient="split")),
             "models": list(map(str, fit.matrix.index)), "theta": fit.theta.tolist(),
-            "theta_se": fit.theta_se.tolist()}
+            "theta_se": fit.theta_se.tolist(), "n_dims": fit.n_dims, "direction": list(fit.direction)}
     X = fit.matrix.to_numpy(dtype=float)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".npz":
@@ -1000,4 +1125,5 @@ def load_calibration(path: str | Path) -> BenchmarkFitResult:
                               theta_se=pd.Series(meta["theta_se"], index=models, name="theta_se"), matrix=matrix,
                               loglik=meta["loglik"], n_iter=meta["n_iter"], converged=meta["converged"],
                               fit_seconds=meta["fit_seconds"], ability_range=tuple(meta["ability_range"]),
-                              fdr=meta["fdr"])
+                              fdr=meta["fdr"], n_dims=int(meta.get("n_dims", 1)),
+                              direction=tuple(meta.get("direction", [1.0])))

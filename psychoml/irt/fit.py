@@ -44,10 +44,12 @@ METHODS = ("nuts", "numpyro", "advi", "pathfinder", "map", "mml")
 _HDI_PROB = 0.9
 _RHAT_MAX = 1.01
 _ESS_MIN = 400
+#: above this PSIS shape the importance-weighted approximation is unreliable (Vehtari et al. 2024, JMLR 25:72)
+_PARETO_K_MAX = 0.7
 
 
 class IrtConvergenceWarning(UserWarning):
-    """The sampler's diagnostics (R-hat, ESS, divergences) say the posterior summaries are not yet reliable."""
+    """The fit's diagnostics (R-hat, ESS, divergences; pathfinder's Pareto k) say its summaries are not yet reliable."""
 
 
 # --- summaries -----------------------------------------------------------------------------------------------------
@@ -100,7 +102,8 @@ class IrtResult(Result):
         ArviZ ``InferenceData`` (posterior draws; a single draw for point estimates) with the responses in
         ``constant_data`` so the result can be saved (``idata.to_netcdf``) and reloaded (:func:`load_result`).
     diagnostics
-        ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` (sampling methods only).
+        ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences`` (NUTS: nutpie, numpyro), ``pareto_k``
+        (pathfinder's PSIS shape; above 0.7 its intervals are unreliable); empty for ADVI, MAP and ML.
     loglik
         Marginal log-likelihood (``method="mml"`` only).
     """
@@ -413,7 +416,7 @@ def fit(
     elif method == "advi":
         idata = _fit_advi(pm_model, draws=draws, iterations=advi_iterations, seed=seed, progress=progress)
     elif method == "pathfinder":
-        idata = _fit_pathfinder(pm_model, draws=draws, seed=seed)
+        idata = _fit_pathfinder(pm_model, draws=draws, seed=seed, progress=progress)
     else:
         idata = _fit_map(pm_model, seed=seed, progress=progress)
     return _make_result(irt_data, model, method, n_dims, idata, warn=warn)
@@ -510,13 +513,18 @@ def _fit_advi(pm_model: Any, *, draws: int, iterations: int, seed: int | None, p
         return approx.sample(draws, random_seed=seed, return_inferencedata=True)
 
 
-def _fit_pathfinder(pm_model: Any, *, draws: int, seed: int | None) -> Any:
+def _fit_pathfinder(pm_model: Any, *, draws: int, seed: int | None, progress: bool) -> Any:
+    import sys
+
     try:
         import pymc_extras as pmx
     except ImportError:
         raise ConfigurationError("method='pathfinder' needs pymc-extras: pip install pymc-extras") from None
+    # Paths run in forked processes by default; forking a process that has loaded JAX (numpyro) can deadlock.
+    concurrent = None if "jax" in sys.modules else "process"
     with pm_model:
-        return pmx.fit(method="pathfinder", num_draws=draws, random_seed=seed)
+        return pmx.fit(method="pathfinder", num_draws=draws, random_seed=seed, progressbar=progress,
+                       display_summary=False, concurrent=concurrent)
 
 
 def _fit_map(pm_model: Any, *, seed: int | None, progress: bool) -> Any:
@@ -598,6 +606,8 @@ def _make_result(data: IrtData, model: str, method: str, n_dims: int, idata: Any
     diagnostics: dict[str, float] = {}
     if method in ("nuts", "numpyro"):
         diagnostics = _diagnose(idata, warn=warn)
+    elif method == "pathfinder":
+        diagnostics = _diagnose_pathfinder(idata, warn=warn)
     _attach_data(idata, data, model, method, n_dims)
     return IrtResult(model=model, method=method, n_dims=n_dims, items=items, persons=persons, idata=idata,
                      diagnostics=diagnostics, loglik=loglik, _data=data, _draws=draws)
@@ -650,6 +660,26 @@ def _diagnose(idata: Any, *, warn: bool) -> dict[str, float]:
                 "biased. Use hierarchical=True (the default), more tuning (tune=2000), or drop items with "
                 "almost no variance.", IrtConvergenceWarning, stacklevel=3)
     return {"max_rhat": max_rhat, "min_ess_bulk": min_bulk, "min_ess_tail": min_tail, "divergences": float(div)}
+
+
+def _diagnose_pathfinder(idata: Any, *, warn: bool) -> dict[str, float]:
+    """Pathfinder's own check: the Pareto shape k of its importance weights (PSIS).
+
+    k > 0.7 means the multi-path normal approximation misses the posterior's shape, so its means may be biased
+    and its sds and intervals wrong (Zhang et al. 2022, *JMLR* 23(306), "Pathfinder: parallel quasi-Newton variational inference";
+    Vehtari et al. 2024, *JMLR* 25(72), "Pareto smoothed importance sampling").  IRT
+    posteriors with one ability per person are high-dimensional and funnel-shaped under hierarchical priors,
+    where this is common.
+    """
+    stats = idata.sample_stats if "sample_stats" in idata.groups() else {}
+    k = float(np.asarray(stats["pareto_k"]).item()) if "pareto_k" in stats else float("nan")
+    if warn and np.isfinite(k) and k > _PARETO_K_MAX:
+        warnings.warn(
+            f"pathfinder's Pareto k is {k:.2f} (> {_PARETO_K_MAX}): its approximation misses the shape of this "
+            "posterior, so sds and HDIs are unreliable and means may be biased. Use it for a quick look only; "
+            "refit with method='nuts' (or 'advi' for very large matrices) before reporting intervals.",
+            IrtConvergenceWarning, stacklevel=3)
+    return {"pareto_k": k}
 
 
 def _attach_data(idata: Any, data: IrtData, model: str, method: str, n_dims: int) -> None:

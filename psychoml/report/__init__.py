@@ -3,4 +3,4 @@
 from psychoml.report.build import SECTIONS, build_report
 from psychoml.report.document import Figure, Report, Section, Table, Text
 
-__all__ = ["SECTIONS", "build_report", "Figure", "Report", "Section", "Table", "Text"]
+__all__ = ["SECTIONS", "Figure", "Report", "Section", "Table", "Text", "build_report"]

@@ -11,7 +11,7 @@ from psychoml.report import plots
 from psychoml.report.document import Figure, Report, Table, Text
 from psychoml.study.analyse import StudyResult
 
-__all__ = ["build_report", "SECTIONS"]
+__all__ = ["SECTIONS", "build_report"]
 
 #: Section ids every study report has, in order.
 SECTIONS = ("provenance", "response-quality", "scale-scores", "reliability", "generalizability",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["Table", "Figure", "Text", "Section", "Report", "slug"]
+__all__ = ["Figure", "Report", "Section", "Table", "Text", "slug"]
 
 
 def slug(text: str) -> str:

@@ -15,14 +15,14 @@ import pandas as pd
 
 __all__ = [
     "PALETTE",
-    "to_svg",
-    "scree_plot",
-    "circumplex_plot",
-    "variance_components_plot",
-    "interval_plot",
-    "variant_scores_plot",
-    "curves_plot",
     "bar_plot",
+    "circumplex_plot",
+    "curves_plot",
+    "interval_plot",
+    "scree_plot",
+    "to_svg",
+    "variance_components_plot",
+    "variant_scores_plot",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe palette.
@@ -42,7 +42,7 @@ def _plt():
     return plt
 
 
-def to_svg(fig) -> str:  # noqa: ANN001 - a matplotlib Figure
+def to_svg(fig) -> str:
     """Serialise a matplotlib figure to SVG text and close it."""
     plt = _plt()
     buf = io.StringIO()

@@ -36,12 +36,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from psychoml._base import Result, check_not_constant, numeric_frame
+from psychoml._base import Result, check_not_constant, numeric_frame, single_threaded_blas
 from psychoml.errors import DataError
 from psychoml.stats import _reliability_splits as splits
 from psychoml.stats._reliability_factor import schmid_leiman, smc
 from psychoml.stats._reliability_input import KeysLike, PreparedItems, keyed_scores, prepare_items, resolve_keys
-from psychoml._base import single_threaded_blas
 from psychoml.stats._reliability_reml import reml_variance_components
 
 __all__ = [

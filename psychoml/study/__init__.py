@@ -5,17 +5,17 @@ from psychoml.study.run import analyse_store, resolve_path, run_study, study_ins
 from psychoml.study.spec import AnalysesSpec, NormsFile, ReportSpec, StudySpec, load_study
 
 __all__ = [
+    "RESPONDENT",
     "AnalysesSpec",
     "NormsFile",
     "ReportSpec",
-    "StudySpec",
-    "load_study",
     "StudyResult",
+    "StudySpec",
     "analyse",
-    "RESPONDENT",
     "analyse_store",
-    "run_study",
+    "load_study",
     "resolve_path",
+    "run_study",
     "study_instruments",
     "study_norms",
 ]

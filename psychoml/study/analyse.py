@@ -26,7 +26,7 @@ from psychoml.instruments import Instrument
 from psychoml.prompts import FACETS
 from psychoml.study.spec import AnalysesSpec
 
-__all__ = ["StudyResult", "analyse", "RESPONDENT"]
+__all__ = ["RESPONDENT", "StudyResult", "analyse"]
 
 #: Columns that identify one administration (a "respondent").
 RESPONDENT = ["model", "persona", "variant", "sample"]
@@ -167,9 +167,9 @@ def analyse(
             if "excluded" in ms and ms["excluded"].any():
                 reasons = ms.loc[ms["excluded"], "exclusion_reason"].dropna().astype(str)
                 skipped.append((f"scores {model} / {iid}",
-                                f"{int(ms['excluded'].sum())} of {len(ms)} administration(s) failed the instrument's "
+                                (f"{int(ms['excluded'].sum())} of {len(ms)} administration(s) failed the instrument's "
                                 f"attention check ({reasons.iloc[0] if len(reasons) else 'see the instrument'}) and "
-                                "are left out of its scores, as its scoring rule says"))
+                                "are left out of its scores, as its scoring rule says")))
             for sc in scale_ids:
                 m, s, lo, hi, n = _t_interval(ms[sc], level)
                 by_var = ms[sc].groupby(level="variant").mean()
@@ -225,7 +225,7 @@ def analyse(
                     try:
                         om = rel.omega(block, n_factors=1)
                         row.update(omega_total=om.omega_total)
-                    except Exception as exc:  # omega fails on tiny or degenerate blocks: say so, keep the row
+                    except Exception as exc:  # noqa: BLE001 -- omega (factor_analyzer, numpy) fails on tiny or degenerate blocks in many ways: say so, keep the row
                         skipped.append((f"omega {model} / {iid} / {s.id}", str(exc).splitlines()[0]))
                 rel_rows.append(row)
             # inter-variant consistency: scale profile (targets = scales) rated by variants
@@ -292,8 +292,8 @@ def analyse(
                                          "mad_to_nearest": float(mad.min())})
                     norm_out[iid] = pd.DataFrame(rows)
                 else:
-                    skipped.append((f"norms {iid}", f"the norm table shares no score with {iid} (its columns: "
-                                                    f"{', '.join(map(str, table.columns))})"))
+                    skipped.append((f"norms {iid}", (f"the norm table shares no score with {iid} (its columns: "
+                                                    f"{', '.join(map(str, table.columns))})")))
             else:
                 skipped.append((f"norms {iid}", "no human norm table bundled or supplied"))
         # --- IRT -------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from psychoml.instruments import Instrument, load
 from psychoml.study.analyse import StudyResult, analyse
 from psychoml.study.spec import StudySpec, load_study
 
-__all__ = ["run_study", "analyse_store", "resolve_path", "study_instruments", "study_norms"]
+__all__ = ["analyse_store", "resolve_path", "run_study", "study_instruments", "study_norms"]
 
 
 def resolve_path(base: Path, value: str) -> Path:
@@ -71,7 +71,7 @@ def _provenance(store_path: Path, runs: pd.DataFrame, instruments: dict[str, Ins
         "store": str(store_path),
         "psychoml version": __version__,
         "python": platform.python_version(),
-        "report generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "report generated": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "instruments": ", ".join(f"{i.id} {i.version}" for i in instruments.values()),
     }
     if len(runs) and "model" in runs:

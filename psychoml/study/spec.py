@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from psychoml.errors import ValidationError
 from psychoml.instruments import read_yaml, validate_model
 
-__all__ = ["StudySpec", "AnalysesSpec", "NormsFile", "ReportSpec", "load_study"]
+__all__ = ["AnalysesSpec", "NormsFile", "ReportSpec", "StudySpec", "load_study"]
 
 
 class _Model(BaseModel):
