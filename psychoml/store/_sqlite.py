@@ -640,11 +640,7 @@ def open(path: str | Path, *, create: bool = True) -> Store:
         raise StoreError(f"{p}: cannot open response store ({exc})") from None
     try:
         if exists:
-            _check_existing(p, con)
-            if not create and not con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table'").fetchone():
-                # An empty SQLite file is what a run's first moments leave (sqlite creates the file before the
-                # schema); a reader must not initialise it behind the writer's back.
-                raise StoreError(f"{p}: response store not found (an empty SQLite database)")
+            _check_existing(p, con, create=create)
         con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA foreign_keys=ON")
@@ -655,8 +651,12 @@ def open(path: str | Path, *, create: bool = True) -> Store:
     return Store(p, con)
 
 
-def _check_existing(p: Path, con: sqlite3.Connection) -> None:
-    """Refuse (without writing) a database that is not a psychoml store or is newer than this version."""
+def _check_existing(p: Path, con: sqlite3.Connection, *, create: bool) -> None:
+    """Refuse (without writing) a database that is not a psychoml store or is newer than this version.
+
+    An empty SQLite database is accepted only for ``create``: it is also what a run's first moments leave (sqlite
+    creates the file before the schema), and a reader must not initialise it behind the writer's back.
+    """
     try:
         app_id = con.execute("PRAGMA application_id").fetchone()[0]
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -664,6 +664,8 @@ def _check_existing(p: Path, con: sqlite3.Connection) -> None:
         raise StoreError(f"{p}: not a psychoml response store ({exc})") from None
     if app_id != APPLICATION_ID or "meta" not in tables:
         if not tables and app_id == 0:
+            if not create:
+                raise StoreError(f"{p}: response store not found (an empty SQLite database)")
             return  # an empty SQLite database: nothing to lose
         raise StoreError(f"{p}: not a psychoml response store (an SQLite database of another program)")
     row = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
