@@ -119,6 +119,20 @@ def test_no_mislabelled_flags_without_planted_items():
     assert (f.items["flag"] == "mislabelled").sum() <= 1
 
 
+@pytest.mark.parametrize("n_dims", [1, 2])
+def test_unstable_slopes_are_capped_at_max_slope_keeping_the_difficulty(n_dims):
+    """40 models separate many items perfectly; their slopes are cut to max_slope, once, with b = -d/a kept."""
+    small = simulate_leaderboard(40, 80, seed=0, mislabelled=0.0)
+    fit = fit_benchmark(small.data, n_dims=n_dims, max_slope=3.0)
+    unstable = fit.items[fit.items["flag"] == "unstable_slope"]
+    assert len(unstable) >= 3
+    np.testing.assert_allclose(unstable["a"].abs(), 3.0, rtol=1e-12)
+    np.testing.assert_allclose(unstable["b"], -unstable["d"] / unstable["a"], rtol=1e-12)
+    assert (fit.items["a"].abs() <= 3.0 + 1e-12).all()
+    if n_dims == 2:
+        np.testing.assert_allclose(np.hypot(unstable["a1"], unstable["a2"]), 3.0, rtol=1e-12)
+
+
 def test_constant_and_low_discrimination_flags(board):
     X = board.data.matrix.iloc[:160].copy()
     X["easy"] = 1.0

@@ -33,6 +33,7 @@ __all__ = [
     "fit_2pl_mml",
     "fit_m2pl_mml",
     "item_information",
+    "linear_predictor",
     "marginal_loglik_2pl",
     "normal_quadrature",
     "product_quadrature",
@@ -172,13 +173,7 @@ def fit_m2pl_mml(
 
     def objective(t: np.ndarray) -> tuple[float, np.ndarray]:
         A_, d_ = unpack(t)
-        z = nodes @ A_.T + d_
-        ll = Xo @ log_expit(z).T + Wo @ log_expit(-z).T + log_qw
-        top = ll.max(axis=1, keepdims=True)
-        post = np.exp(ll - top)
-        total = post.sum(axis=1, keepdims=True)
-        post /= total
-        return float(w @ (top[:, 0] + np.log(total[:, 0]))), post
+        return _e_step(_loglik_matrix(Xo, M, A_, d_, nodes, wrong=Wo) + log_qw, w)
 
     def expected(t: np.ndarray, post: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         A_, d_ = unpack(t)
@@ -209,6 +204,18 @@ def fit_m2pl_mml(
                          info=info)
 
 
+def _e_step(ll: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+    """Marginal log-likelihood and posterior node weights from ``log P(x_i | theta_q) + log w_q``.
+
+    The log-sum-exp is written out so that its exponentials are reused as the posterior weights.
+    """
+    top = ll.max(axis=1, keepdims=True)
+    post = np.exp(ll - top)
+    total = post.sum(axis=1, keepdims=True)
+    post /= total
+    return float(w @ (top[:, 0] + np.log(total[:, 0]))), post
+
+
 def _prepare(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=float)
     if X.ndim != 2:
@@ -223,12 +230,26 @@ def _prepare(X: np.ndarray, weights: np.ndarray | None) -> tuple[np.ndarray, np.
     return Xo, mask.astype(float), w
 
 
+def linear_predictor(nodes: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """``theta_q . a_j`` for every node and item (nodes x items).
+
+    ``nodes`` is ``(n_nodes,)`` or ``(n_nodes, n_dims)``, ``a`` is ``(n_items,)`` or ``(n_items, n_dims)``; one
+    dimension is an outer product either way.
+    """
+    if a.ndim == 1 or a.shape[1] == 1:
+        return np.outer(nodes[:, 0] if nodes.ndim == 2 else nodes, a.ravel())
+    return nodes @ a.T
+
+
 def _loglik_matrix(
     Xo: np.ndarray, M: np.ndarray, a: np.ndarray, d: np.ndarray, nodes: np.ndarray, *,
     wrong: np.ndarray | None = None,
 ) -> np.ndarray:
-    """log P(x_i | theta_q) for every person i and node q (persons x nodes); masked cells contribute 0."""
-    z = np.outer(nodes, a) + d  # nodes x items
+    """log P(x_i | theta_q) for every person i and node q (persons x nodes); masked cells contribute 0.
+
+    Slopes and nodes as :func:`linear_predictor` takes them (one or several dimensions).
+    """
+    z = linear_predictor(nodes, a) + d  # nodes x items
     lp = log_expit(z)
     lq = log_expit(-z)
     # x*log p + (m - x)*log q, summed over observed items, as two matrix products
@@ -305,12 +326,7 @@ def fit_2pl_mml(
     def objective(a: np.ndarray, d: np.ndarray) -> tuple[float, np.ndarray]:
         ll = _loglik_matrix(Xo, M, a, d, nodes, wrong=Wo)
         ll += log_qw
-        # log-sum-exp by hand: the exponentials are reused as the posterior weights
-        top = ll.max(axis=1, keepdims=True)
-        post = np.exp(ll - top)
-        total = post.sum(axis=1, keepdims=True)
-        post /= total
-        value = float(w @ (top[:, 0] + np.log(total[:, 0])))
+        value, post = _e_step(ll, w)
         if prior_a is not None:
             value += _log_prior_a(a, prior_a)
         return value, post

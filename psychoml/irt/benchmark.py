@@ -45,7 +45,14 @@ from scipy.special import expit, log_expit, logsumexp
 from psychoml._base import Result
 from psychoml.errors import DataError
 from psychoml.irt._bench_io import CorrectnessMatrix, correctness_matrix, read_correctness
-from psychoml.irt._mml import fit_2pl_mml, fit_m2pl_mml, normal_quadrature, product_quadrature
+from psychoml.irt._mml import (
+    _loglik_matrix,
+    fit_2pl_mml,
+    fit_m2pl_mml,
+    linear_predictor,
+    normal_quadrature,
+    product_quadrature,
+)
 
 __all__ = [
     "SELECTION_METHODS",
@@ -112,8 +119,8 @@ class BenchmarkFitResult(Result):
         composite, the direction ``direction`` that the items' slopes share most; Reckase 2009, ch. 5).
     matrix
         The training correctness matrix (models x items), kept for selection and gp-IRT weights.
-    n_dims, direction
-        Number of ability dimensions and the unit vector of the reference composite (``(1.0,)`` in 1-D).
+    n_dims
+        Number of ability dimensions (:attr:`direction` is the reference composite's axis).
     """
 
     items: pd.DataFrame
@@ -127,10 +134,15 @@ class BenchmarkFitResult(Result):
     ability_range: tuple[float, float] = (-2.0, 2.0)
     fdr: float = 0.05
     n_dims: int = 1
-    direction: tuple[float, ...] = (1.0,)
 
     def to_frame(self) -> pd.DataFrame:
         return self.items
+
+    @property
+    def direction(self) -> tuple[float, ...]:
+        """Unit vector of the reference composite in the reported slope axes: the first axis, ``(1.0, 0.0, ...)``
+        (:func:`fit_benchmark` reports the slopes on the principal axes of the slope matrix)."""
+        return (1.0,) + (0.0,) * (self.n_dims - 1)
 
     @property
     def slopes(self) -> np.ndarray:
@@ -229,37 +241,38 @@ def fit_benchmark(data: Any, *, n_dims: int = 1, ability_range: tuple[float, flo
         raise DataError(f"n_dims: {n_dims} dimensions need more than {2 * n_dims} varying items, got {use.sum()}")
     t0 = time.perf_counter()
     if n_dims == 1:
-        mml = fit_2pl_mml(X[:, use], n_quad=n_quad or 41, max_iter=max_iter, tol=tol)
-        fitted_A, fitted_d = mml.a[:, None], mml.d
+        em = fit_2pl_mml(X[:, use], n_quad=n_quad or 41, max_iter=max_iter, tol=tol)
+        fitted_A = em.a[:, None]
     else:
-        mmd = fit_m2pl_mml(X[:, use], n_dims=int(n_dims), n_quad=n_quad or 21, max_iter=max_iter, tol=tol)
-        fitted_A, fitted_d = mmd.A, mmd.d
+        em = fit_m2pl_mml(X[:, use], n_dims=int(n_dims), n_quad=n_quad or 21, max_iter=max_iter, tol=tol)
+        fitted_A = em.A
     seconds = time.perf_counter() - t0
     A = np.zeros((n_items, n_dims))
     d = np.zeros(n_items)
-    A[use], d[use] = fitted_A, fitted_d
+    A[use], d[use] = fitted_A, em.d
     if n_dims > 1:
         # Report the slopes on the principal axes of A'A: a1 along the reference composite, a2, ... orthogonal
         # to it.  Any rotation fits equally well under theta ~ N(0, I); this one reads as "general ability"
         # plus contrasts, where the EM's own (first item on the first axis) depends on the column order.
+        # (Reckase 2009, sec. 5.3: the reference composite is the leading eigenvector of A'A), each axis signed so
+        # that most items load positively on it
         _, vecs = np.linalg.eigh(A[use].T @ A[use])
         axes = vecs[:, ::-1] * np.where(np.sum(A[use] @ vecs[:, ::-1], axis=0) >= 0, 1.0, -1.0)
         A = A @ axes
-    u = _reference_direction(A[use])
-    a_dir = A @ u  # slope along the reference composite (= a in 1-D)
-    a = np.sign(a_dir) * np.sqrt((A**2).sum(axis=1)) if n_dims > 1 else A[:, 0]
+    # signed MDISC; in one dimension sqrt(a^2) is |a| exactly, so this is a itself (a new array, not a view of A)
+    a = np.sign(A[:, 0]) * np.sqrt((A**2).sum(axis=1))
     unstable = np.abs(a) > max_slope
     if unstable.any():
         shrink = max_slope / np.abs(a[unstable])  # keeps the difficulty -d/a and the slope's direction
         A[unstable] *= shrink[:, None]
         d[unstable] *= shrink
-        a_dir[unstable] *= shrink
         a[unstable] *= shrink
+    a_dir = A[:, 0]  # slope along the reference composite, the first axis (= a in 1-D)
     d[constant] = np.log((n_obs[constant] * p[constant] + 0.5) / (n_obs[constant] * (1 - p[constant]) + 0.5))
 
     nodes, qw = _ability_quadrature(n_dims)
     post = _posterior(X, A, d, nodes, np.log(qw))
-    along = nodes @ u
+    along = nodes[:, 0]
     theta = post @ along
     theta_se = np.sqrt(np.maximum(post @ along**2 - theta**2, 0.0))
 
@@ -299,7 +312,7 @@ def fit_benchmark(data: Any, *, n_dims: int = 1, ability_range: tuple[float, flo
     if not lo < hi:
         raise DataError(f"ability_range: lower bound {lo} must be below upper bound {hi}")
     grid = np.linspace(lo, hi, 21)
-    P = expit(np.outer(grid, a_dir) + d)  # along the reference composite: theta = t * u
+    P = expit(np.outer(grid, a_dir) + d)  # along the reference composite (the first axis)
     info = (a_dir**2 * P * (1 - P)).mean(axis=0)
 
     flag = np.full(n_items, "", dtype=object)
@@ -317,23 +330,11 @@ def fit_benchmark(data: Any, *, n_dims: int = 1, ability_range: tuple[float, flo
         columns.update({f"a{k + 1}": A[:, k] for k in range(n_dims)})
     columns.update({"z_a": z_a, "q_negative": q_neg, "information": info, "flag": flag})
     items = pd.DataFrame(columns, index=pd.Index(cm.matrix.columns, name="item"))
-    res = mml if n_dims == 1 else mmd
     return BenchmarkFitResult(items=items, theta=pd.Series(theta, index=cm.matrix.index, name="theta"),
                               theta_se=pd.Series(theta_se, index=cm.matrix.index, name="theta_se"),
-                              matrix=cm.matrix, loglik=float(res.loglik), n_iter=int(res.n_iter),
-                              converged=bool(res.converged), fit_seconds=seconds,
-                              ability_range=(float(lo), float(hi)), fdr=fdr, n_dims=int(n_dims),
-                              direction=tuple(float(x) for x in u))
-
-
-def _reference_direction(A: np.ndarray) -> np.ndarray:
-    """Unit vector of the reference composite: the leading eigenvector of ``A'A`` (Reckase 2009, sec. 5.3),
-    signed so that most items load positively on it.  ``(1,)`` in one dimension."""
-    if A.shape[1] == 1:
-        return np.ones(1)
-    _, vecs = np.linalg.eigh(A.T @ A)
-    u = vecs[:, -1]
-    return u if np.sum(A @ u) >= 0 else -u
+                              matrix=cm.matrix, loglik=float(em.loglik), n_iter=int(em.n_iter),
+                              converged=bool(em.converged), fit_seconds=seconds,
+                              ability_range=(float(lo), float(hi)), fdr=fdr, n_dims=int(n_dims))
 
 
 def _ability_quadrature(n_dims: int) -> tuple[np.ndarray, np.ndarray]:
@@ -351,16 +352,8 @@ def _posterior(X: np.ndarray, a: np.ndarray, d: np.ndarray, nodes: np.ndarray, l
     """
     M = ~np.isnan(X)
     Xo = np.where(M, X, 0.0)
-    z = _linear(nodes, a) + d
-    ll = Xo @ log_expit(z).T + (M - Xo) @ log_expit(-z).T + log_w
+    ll = _loglik_matrix(Xo, M, a, d, nodes) + log_w
     return np.exp(ll - logsumexp(ll, axis=1, keepdims=True))
-
-
-def _linear(nodes: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``theta . a_j`` for every node and item (nodes x items)."""
-    if a.ndim == 1 or a.shape[1] == 1:
-        return np.outer(nodes[:, 0] if nodes.ndim == 2 else nodes, a.ravel())
-    return nodes @ a.T
 
 
 # ------------------------------------------------------------------------------------------------- select
@@ -462,12 +455,13 @@ def select_items(fit: BenchmarkFitResult, n: int, *, method: str = "information"
     lo, hi = ability_range or fit.ability_range
     chosen: list[str] = []
     weights: dict[str, float] = {}
+    slopes = fit.slopes
     for bench, k in alloc.items():
         sub = pool[pool["benchmark"] == bench]
         ids = sub.index.to_numpy()
+        sub_slopes = slopes[fit.items.index.get_indexer(ids)]
         if method == "information":
-            sel = ids[_d_optimal_picks(fit.slopes[fit.items.index.get_indexer(ids)], sub["d"].to_numpy(), int(k),
-                                       lo, hi)]
+            sel = ids[_d_optimal_picks(sub_slopes, sub["d"].to_numpy(), int(k), lo, hi)]
             w = np.full(len(sel), 1.0 / len(sel))
         elif method == "anchor":
             from sklearn.cluster import KMeans
@@ -476,7 +470,7 @@ def select_items(fit: BenchmarkFitResult, n: int, *, method: str = "information"
                 E = fit.matrix[ids].to_numpy(dtype=float).T
                 E = np.where(np.isnan(E), np.nanmean(E, axis=1, keepdims=True), E)
             else:
-                E = np.column_stack([fit.slopes[fit.items.index.get_indexer(ids)], sub["d"].to_numpy()])
+                E = np.column_stack([sub_slopes, sub["d"].to_numpy()])
                 E = (E - E.mean(axis=0)) / np.where(E.std(axis=0) > 0, E.std(axis=0), 1.0)
             km = KMeans(n_clusters=int(k), n_init=3, random_state=seed).fit(E)
             dist = ((E - km.cluster_centers_[km.labels_]) ** 2).sum(axis=1)
@@ -568,11 +562,10 @@ class _Calib:
         self.index = {k: i for i, k in enumerate(fit.items.index)}
         self.a = fit.slopes  # items x dims
         self.d = fit.items["d"].to_numpy(dtype=float)
-        self.u = np.asarray(fit.direction, dtype=float)
         self.grid, qw = _ability_quadrature(fit.n_dims)  # nodes x dims
-        self.nodes = self.grid @ self.u  # each node's position along the reference composite
+        self.nodes = self.grid[:, 0]  # each node's position along the reference composite (the first axis)
         self.log_w = np.log(qw)
-        self.P = expit(_linear(self.grid, self.a) + self.d)  # nodes x items
+        self.P = expit(linear_predictor(self.grid, self.a) + self.d)  # nodes x items
         self.bench = fit.items["benchmark"].to_numpy()
         self.bench_names = list(dict.fromkeys(self.bench))
         self.bench_idx = {b: np.flatnonzero(self.bench == b) for b in self.bench_names}
@@ -902,8 +895,8 @@ def simulate_adaptive_testing(fit: BenchmarkFitResult, answers: Any, *, se_targe
     Y = ans[pool_items].to_numpy(dtype=float)
     avail = ~np.isnan(Y)
     a, d = cal.a[cols], cal.d[cols]  # a: pool x dims
-    lP = log_expit(_linear(cal.grid, a) + d)  # nodes x pool
-    lQ = log_expit(-(_linear(cal.grid, a) + d))
+    z = linear_predictor(cal.grid, a) + d  # nodes x pool
+    lP, lQ = log_expit(z), log_expit(-z)
     m, c = Y.shape
     steps = int(min(max_items, c))
     rng = np.random.default_rng(seed)
@@ -1072,7 +1065,7 @@ def save_calibration(fit: BenchmarkFitResult, path: str | Path) -> Path:
             "converged": fit.converged, "fit_seconds": fit.fit_seconds, "ability_range": list(fit.ability_range),
             "fdr": fit.fdr, "items": json.loads(fit.items.to_json(orient="split")),
             "models": list(map(str, fit.matrix.index)), "theta": fit.theta.tolist(),
-            "theta_se": fit.theta_se.tolist(), "n_dims": fit.n_dims, "direction": list(fit.direction)}
+            "theta_se": fit.theta_se.tolist(), "n_dims": fit.n_dims}
     X = fit.matrix.to_numpy(dtype=float)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".npz":
@@ -1125,5 +1118,4 @@ def load_calibration(path: str | Path) -> BenchmarkFitResult:
                               theta_se=pd.Series(meta["theta_se"], index=models, name="theta_se"), matrix=matrix,
                               loglik=meta["loglik"], n_iter=meta["n_iter"], converged=meta["converged"],
                               fit_seconds=meta["fit_seconds"], ability_range=tuple(meta["ability_range"]),
-                              fdr=meta["fdr"], n_dims=int(meta.get("n_dims", 1)),
-                              direction=tuple(meta.get("direction", [1.0])))
+                              fdr=meta["fdr"], n_dims=int(meta.get("n_dims", 1)))
